@@ -1,0 +1,305 @@
+"""The architecture search space: the single source of truth for every stage.
+
+A :class:`SearchSpace` holds the choices of one supernet scale (the paper's Table 1 for
+``s``/``m``/``l``, plus our CPU-sized ``tiny``). An :class:`Arch` is one sub-network:
+embedding dim, depth, per-layer heads and MLP ratios, and the bias switch.
+
+Per-layer choices over a variable depth are represented, for encodings and for Syne Tune,
+as fixed-length vectors over the *maximum* depth: slot ``i`` holds layer ``i``'s choice, and
+slots ``i >= n_layer`` are inactive (ignored when decoding, zero in the numeric encoding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FIELDS = ("embed_dim", "n_layer", "n_head", "mlp_ratio", "bias")
+
+
+def _check_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"Arch field {name!r}: expected an int, got {value!r} ({type(value).__name__})"
+        )
+    return int(value)
+
+
+def _check_int_tuple(name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)):
+        raise ValueError(
+            f"Arch field {name!r}: expected a tuple of ints (one per layer), got {value!r} "
+            f"({type(value).__name__})"
+        )
+    return tuple(_check_int(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One sub-network of a supernet.
+
+    Attributes:
+        embed_dim: Embedding (residual stream) width.
+        n_layer: Number of transformer blocks (the first ``n_layer`` of the supernet).
+        n_head: Attention heads of each layer, ``len == n_layer``.
+        mlp_ratio: MLP hidden width / ``embed_dim`` of each layer, ``len == n_layer``.
+        bias: Whether every linear and LayerNorm has a bias term.
+    """
+
+    embed_dim: int
+    n_layer: int
+    n_head: tuple[int, ...]
+    mlp_ratio: tuple[int, ...]
+    bias: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "embed_dim", _check_int("embed_dim", self.embed_dim))
+        object.__setattr__(self, "n_layer", _check_int("n_layer", self.n_layer))
+        object.__setattr__(self, "n_head", _check_int_tuple("n_head", self.n_head))
+        object.__setattr__(self, "mlp_ratio", _check_int_tuple("mlp_ratio", self.mlp_ratio))
+        if not isinstance(self.bias, (bool, np.bool_)):
+            raise ValueError(
+                f"Arch field 'bias': expected a bool, got {self.bias!r} ({type(self.bias).__name__})"
+            )
+        object.__setattr__(self, "bias", bool(self.bias))
+        for name in ("n_head", "mlp_ratio"):
+            if len(getattr(self, name)) != self.n_layer:
+                raise ValueError(
+                    f"Arch field {name!r}: needs one entry per layer (n_layer={self.n_layer}), "
+                    f"got {len(getattr(self, name))}: {getattr(self, name)!r}"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (tuples become lists)."""
+        return {
+            "embed_dim": self.embed_dim,
+            "n_layer": self.n_layer,
+            "n_head": list(self.n_head),
+            "mlp_ratio": list(self.mlp_ratio),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Arch:
+        """Inverse of :meth:`to_dict`; unknown or missing keys raise ValueError."""
+        if not isinstance(d, dict):
+            raise ValueError(f"Arch.from_dict expects a dict, got {type(d).__name__}")
+        unknown = set(d) - set(FIELDS)
+        missing = set(FIELDS) - set(d)
+        if unknown or missing:
+            raise ValueError(
+                f"Arch.from_dict: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}; "
+                f"allowed keys are {list(FIELDS)}"
+            )
+        return cls(**d)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): stable across runs and machines."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def id(self) -> str:
+        """Stable identifier: the first 16 hex digits of the SHA-1 of the canonical JSON."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Choices of one supernet scale, and everything derived from them.
+
+    Build presets with :meth:`from_name`; the constructor validates its arguments.
+    """
+
+    name: str
+    embed_dim: tuple[int, ...]
+    n_layer: tuple[int, ...]
+    n_head: tuple[int, ...]
+    mlp_ratio: tuple[int, ...]
+    vocab_size: int
+    padded_vocab_size: int
+    block_size: int
+    head_size: int
+    tokenizer: str
+    bias: tuple[bool, ...] = (True, False)
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "n_layer", "n_head", "mlp_ratio"):
+            vals = getattr(self, name)
+            if not vals or any(_check_int(name, v) <= 0 for v in vals):
+                raise ValueError(f"SearchSpace {name!r}: needs positive ints, got {vals!r}")
+            object.__setattr__(self, name, tuple(sorted(int(v) for v in vals)))
+        if self.padded_vocab_size < self.vocab_size:
+            raise ValueError(
+                f"padded_vocab_size ({self.padded_vocab_size}) < vocab_size ({self.vocab_size})"
+            )
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def from_name(cls, name: str) -> SearchSpace:
+        """A preset scale: ``tiny``, ``s``, ``m`` or ``l``."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown scale {name!r}; allowed: {sorted(PRESETS)}")
+        return PRESETS[name]
+
+    @property
+    def choices(self) -> dict[str, list]:
+        """All choices, keyed by :class:`Arch` field."""
+        return {
+            "embed_dim": list(self.embed_dim),
+            "n_layer": list(self.n_layer),
+            "n_head": list(self.n_head),
+            "mlp_ratio": list(self.mlp_ratio),
+            "bias": list(self.bias),
+        }
+
+    @property
+    def max_layers(self) -> int:
+        return max(self.n_layer)
+
+    # ---------------------------------------------------------------- sampling
+    def sample(self, seed: int | np.random.Generator = 0) -> Arch:
+        """Uniform sample; per-layer choices are drawn independently.
+
+        Args:
+            seed: An int seed (deterministic) or a numpy Generator to draw from.
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        n_layer = int(rng.choice(self.n_layer))
+        return Arch(
+            embed_dim=int(rng.choice(self.embed_dim)),
+            n_layer=n_layer,
+            n_head=tuple(int(h) for h in rng.choice(self.n_head, size=n_layer)),
+            mlp_ratio=tuple(int(r) for r in rng.choice(self.mlp_ratio, size=n_layer)),
+            bias=bool(rng.choice(self.bias)),
+        )
+
+    def sample_unique(self, n: int, seed: int = 0) -> list[Arch]:
+        """``n`` distinct uniform samples (deterministic in ``seed``)."""
+        rng = np.random.default_rng(seed)
+        seen: dict[str, Arch] = {}
+        while len(seen) < n:
+            a = self.sample(rng)
+            seen.setdefault(a.id, a)
+        return list(seen.values())
+
+    def _extreme(self, pick: Any, bias: bool) -> Arch:
+        n = pick(self.n_layer)
+        return Arch(pick(self.embed_dim), n, (pick(self.n_head),) * n, (pick(self.mlp_ratio),) * n, bias)
+
+    def smallest(self) -> Arch:
+        """The smallest sub-network (every choice at its minimum, no bias)."""
+        return self._extreme(min, False if False in self.bias else self.bias[0])
+
+    def largest(self) -> Arch:
+        """The largest sub-network (every choice at its maximum, with bias)."""
+        return self._extreme(max, True if True in self.bias else self.bias[0])
+
+    # -------------------------------------------------------------- validation
+    def validate(self, arch: Arch) -> Arch:
+        """Check that ``arch`` lies in this space; returns it, or raises ValueError."""
+        if not isinstance(arch, Arch):
+            raise ValueError(f"expected an hwgpt.Arch, got {type(arch).__name__}")
+        checks = [
+            ("embed_dim", arch.embed_dim, self.embed_dim),
+            ("n_layer", arch.n_layer, self.n_layer),
+            ("bias", arch.bias, self.bias),
+        ]
+        checks += [(f"n_head[{i}]", h, self.n_head) for i, h in enumerate(arch.n_head)]
+        checks += [(f"mlp_ratio[{i}]", r, self.mlp_ratio) for i, r in enumerate(arch.mlp_ratio)]
+        for name, value, allowed in checks:
+            if value not in allowed:
+                raise ValueError(
+                    f"Arch field {name!r} = {value!r} is not in scale {self.name!r}; "
+                    f"allowed: {list(allowed)}"
+                )
+        return arch
+
+    # ---------------------------------------------------------------- encoding
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the columns of :meth:`encode`."""
+        L = self.max_layers
+        return (
+            ["embed_dim", "n_layer", "bias"]
+            + [f"n_head_{i}" for i in range(L)]
+            + [f"mlp_ratio_{i}" for i in range(L)]
+        )
+
+    def encode(self, arch: Arch | list[Arch]) -> np.ndarray:
+        """Numeric encoding for surrogates: ``[embed, depth, bias, heads..., ratios...]``.
+
+        Per-layer slots beyond ``n_layer`` are 0. A list of archs gives a 2-D array.
+        """
+        if isinstance(arch, (list, tuple)):
+            return np.stack([self.encode(a) for a in arch]) if arch else np.zeros((0, len(self.feature_names)))
+        self.validate(arch)
+        pad = self.max_layers - arch.n_layer
+        return np.array(
+            [arch.embed_dim, arch.n_layer, int(arch.bias)]
+            + list(arch.n_head) + [0] * pad
+            + list(arch.mlp_ratio) + [0] * pad,
+            dtype=np.float64,
+        )
+
+    # --------------------------------------------------------------- syne tune
+    def to_syne_tune(self) -> dict[str, Any]:
+        """Syne Tune config space: one ``choice`` per field and per layer slot.
+
+        Layer slots ``n_head_i``/``mlp_ratio_i`` exist for every ``i < max_layers``; those at
+        ``i >= n_layer`` are inactive. ``bias`` is encoded as the ints 1/0 (Syne Tune's
+        categorical encoders handle numbers and strings, not bools).
+        """
+        from syne_tune.config_space import choice
+
+        cs: dict[str, Any] = {
+            "embed_dim": choice(list(self.embed_dim)),
+            "n_layer": choice(list(self.n_layer)),
+            "bias": choice([int(b) for b in self.bias]),
+        }
+        for i in range(self.max_layers):
+            cs[f"n_head_{i}"] = choice(list(self.n_head))
+            cs[f"mlp_ratio_{i}"] = choice(list(self.mlp_ratio))
+        return cs
+
+    def from_config(self, config: dict[str, Any]) -> Arch:
+        """Decode a Syne Tune config (see :meth:`to_syne_tune`) into a validated Arch."""
+        n = _check_int("n_layer", config["n_layer"])
+        bias = config["bias"]
+        if isinstance(bias, numbers.Integral) and not isinstance(bias, bool) and bias in (0, 1):
+            bias = bool(bias)
+        arch = Arch(
+            embed_dim=config["embed_dim"],
+            n_layer=n,
+            n_head=tuple(config[f"n_head_{i}"] for i in range(n)),
+            mlp_ratio=tuple(config[f"mlp_ratio_{i}"] for i in range(n)),
+            bias=bias,
+        )
+        return self.validate(arch)
+
+    def to_config(self, arch: Arch) -> dict[str, Any]:
+        """Encode an Arch as a Syne Tune config; inactive slots repeat the last layer's choice."""
+        self.validate(arch)
+        cfg: dict[str, Any] = {"embed_dim": arch.embed_dim, "n_layer": arch.n_layer, "bias": int(arch.bias)}
+        for i in range(self.max_layers):
+            j = min(i, arch.n_layer - 1)
+            cfg[f"n_head_{i}"] = arch.n_head[j]
+            cfg[f"mlp_ratio_{i}"] = arch.mlp_ratio[j]
+        return cfg
+
+
+_GPT2 = dict(vocab_size=50257, padded_vocab_size=50304, block_size=1024, head_size=64, tokenizer="gpt2")
+
+PRESETS: dict[str, SearchSpace] = {
+    "tiny": SearchSpace(
+        "tiny", (64, 128, 256), (4, 5, 6), (2, 4, 8), (2, 3, 4),
+        vocab_size=8192, padded_vocab_size=8192, block_size=256, head_size=32, tokenizer="bpe8192",
+    ),
+    "s": SearchSpace("s", (196, 392, 784), (10, 11, 12), (4, 8, 12), (2, 3, 4), **_GPT2),
+    "m": SearchSpace("m", (256, 512, 1024), (22, 23, 24), (8, 12, 16), (2, 3, 4), **_GPT2),
+    "l": SearchSpace("l", (320, 640, 1280), (34, 35, 36), (8, 16, 20), (2, 3, 4), **_GPT2),
+}
