@@ -55,3 +55,17 @@ def test_bad_sequence_length() -> None:
     space = SearchSpace.from_name("tiny")
     with pytest.raises(ValueError, match="seq_len <= 256"):
         cost.flops(space.smallest(), space, 1, 300)
+
+
+def test_deepspeed_flops_profiler_agrees(monkeypatch) -> None:
+    """DeepSpeed reports the same MACs and params; its FLOPs add elementwise ops (~0.05%)."""
+    monkeypatch.setenv("DS_ACCELERATOR", "cpu")
+    profiler = pytest.importorskip("deepspeed.profiling.flops_profiler")
+    space = SearchSpace.from_name("tiny")
+    arch = space.sample(2)
+    model = DenseGPT(arch, space).eval()
+    idx = torch.randint(0, space.vocab_size, (1, 128))
+    flops, macs, n_params = profiler.get_model_profile(model, args=[idx], print_profile=False, as_string=False)
+    assert macs == cost.macs(arch, space, 1, 128)
+    assert n_params == cost.params(arch, space)
+    assert 0 < flops - cost.flops(arch, space, 1, 128) < 0.01 * flops
