@@ -14,6 +14,13 @@ from typing import IO, Any
 _CHUNK = 1 << 20
 
 
+def _file_mode() -> int:
+    """Mode of a new regular file under the current umask (mkstemp would give 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def sha256_file(path: Path) -> str:
     """Return the hex sha256 digest of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -37,6 +44,7 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _file_mode())
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f

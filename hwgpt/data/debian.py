@@ -65,9 +65,7 @@ def apt_download(package: str, download_dir: Path) -> Path:
         proc = _run(["apt-get", "download", package], download_dir)
     deb = cached_deb(download_dir, package)
     if proc.returncode != 0 or deb is None:
-        raise RuntimeError(
-            f"apt-get download {package} failed ({proc.stderr.strip()[-500:]}). {hint}"
-        )
+        raise RuntimeError(f"apt-get download {package} failed ({proc.stderr.strip()[-500:]}). {hint}")
     return deb
 
 
@@ -103,9 +101,7 @@ def read_deb_files(deb: Path, wanted: Callable[[str], bool]) -> dict[str, bytes]
         raise ValueError(f"{deb} has no data.tar member")
     payload = members[name]
     if name.endswith(".zst"):  # tarfile cannot read zstd before Python 3.14
-        proc = subprocess.run(
-            ["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True
-        )
+        proc = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True)
         payload = proc.stdout
     out: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as tar:

@@ -57,7 +57,7 @@ def _unwrap(body: str) -> str:
         lines = [ln.rstrip() for ln in block.split("\n") if ln.strip()]
         if not lines or not any(c.isalpha() for c in block):
             continue
-        short = len(lines) > 1 and max(map(len, lines[:-1])) < 56  # verse, tables
+        short = len(lines) > 2 and max(map(len, lines[:-1])) < 56  # verse, tables
         if short or 2 * sum(ln[0].isspace() for ln in lines) > len(lines):
             paragraphs.append(textwrap.dedent("\n".join(lines)))
             continue
