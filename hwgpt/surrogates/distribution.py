@@ -1,0 +1,58 @@
+"""Quantile functions: rearrangement, inverse-CDF sampling with extrapolated tails, pinball loss.
+
+A predictive distribution is stored as its quantiles ``q[:, k]`` at the levels ``levels[k]``
+(fit space, e.g. log seconds). Between levels the quantile function is linear; beyond the outer
+levels it continues with an exponential tail whose scale matches the outermost segment,
+``q(u) = q_K + s * log((1 - tau_K) / (1 - u))`` on the right (mirrored on the left). In log space
+that is a Pareto tail in the original units: long-tailed like contended latencies, yet finite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+U_EPS = 1e-6
+"""Uniform draws are clipped to ``[U_EPS, 1 - U_EPS]`` so the tails stay finite."""
+
+
+def rearrange(q: np.ndarray) -> np.ndarray:
+    """Sort quantiles along the last axis (Chernozhukov et al.'s rearrangement): no crossing."""
+    return np.sort(q, axis=-1)
+
+
+def inverse_cdf(levels: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Evaluate each row's quantile function at its own ``u``.
+
+    Args:
+        levels: ``(K,)`` increasing quantile levels in (0, 1), ``K >= 2``.
+        q: ``(n, K)`` non-decreasing quantiles per row.
+        u: ``(n,)`` probabilities.
+
+    Returns:
+        ``(n,)`` values ``Q_i(u_i)``.
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    q = np.atleast_2d(np.asarray(q, dtype=np.float64))
+    u = np.clip(np.asarray(u, dtype=np.float64), U_EPS, 1 - U_EPS)
+    K = len(levels)
+    j = np.clip(np.searchsorted(levels, u), 1, K - 1)
+    t0, t1 = levels[j - 1], levels[j]
+    q0 = np.take_along_axis(q, (j - 1)[:, None], axis=1)[:, 0]
+    q1 = np.take_along_axis(q, j[:, None], axis=1)[:, 0]
+    out = q0 + (q1 - q0) * (u - t0) / (t1 - t0)
+    lo_scale = (q[:, 1] - q[:, 0]) / np.log(levels[1] / levels[0])
+    hi_scale = (q[:, -1] - q[:, -2]) / np.log((1 - levels[-2]) / (1 - levels[-1]))
+    out = np.where(u < levels[0], q[:, 0] - lo_scale * np.log(levels[0] / u), out)
+    return np.where(u > levels[-1], q[:, -1] + hi_scale * np.log((1 - levels[-1]) / (1 - u)), out)
+
+
+def sample(levels: np.ndarray, q: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One inverse-CDF draw per row of ``q``."""
+    return inverse_cdf(levels, q, rng.random(len(q)))
+
+
+def pinball(levels: np.ndarray, q: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pinball (quantile) loss per level, averaged over rows: ``(K,)``."""
+    diff = np.asarray(y, dtype=np.float64)[:, None] - q
+    tau = np.asarray(levels, dtype=np.float64)[None, :]
+    return np.maximum(tau * diff, (tau - 1) * diff).mean(axis=0)

@@ -1,0 +1,286 @@
+"""Fit, calibrate, validate and save the surrogates of one (scale, device) from the measurement store.
+
+Command line (Hydra, config ``conf/fit.yaml``)::
+
+    python -m hwgpt.surrogates.fit scale=tiny device=cpu store=/path/to/store.sqlite [out_dir=...]
+
+fits every metric the store holds for that (scale, device) (``metrics=[latency,energy]`` to choose),
+except ``flops``/``params``, which :class:`hwgpt.Benchmark` answers exactly. Artifacts go to the
+shipped package directory (default) or ``out_dir``; validation plots and ``reports.json`` go to the
+Hydra run directory. In Python, :func:`fit_metric` works on any frame with the store's columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwgpt.search_space import SearchSpace
+from hwgpt.surrogates import artifacts, data, validation
+from hwgpt.surrogates.boosting import BoostSettings
+from hwgpt.surrogates.features import arch_arrays, feature_names, features
+from hwgpt.surrogates.mlp import MLPSettings
+from hwgpt.surrogates.predictor import PointSettings, PointSurrogate
+from hwgpt.surrogates.quantile import QuantileSettings, QuantileSurrogate
+from hwgpt.surrogates.surrogate import EXACT_METRICS, POINT_METRICS, Surrogate, default_transform, to_fit_space
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class FitSettings:
+    """Everything that shapes a fit (recorded in each artifact).
+
+    Attributes:
+        seed: Seed of the architecture split, tuning splits, models and validation sampling.
+        split: Shares of architectures for train / calibration / test.
+        exclude_flags: Observations carrying any of these flags are left out.
+        quantile: Settings of hardware-metric surrogates.
+        point: Settings of perplexity/accuracy predictors.
+    """
+
+    seed: int = 0
+    split: dict[str, float] = field(default_factory=lambda: {"train": 0.6, "calibration": 0.2, "test": 0.2})
+    exclude_flags: list[str] = field(default_factory=lambda: ["contended"])
+    quantile: QuantileSettings = field(default_factory=QuantileSettings)
+    point: PointSettings = field(default_factory=PointSettings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def fast(cls, seed: int = 0) -> FitSettings:
+        """Small boosters (one depth, <= 60 rounds) and a small MLP: a second or two per metric.
+
+        For tests and smoke runs; real surrogates use the defaults (``conf/fit.yaml``).
+        """
+        boost = BoostSettings(max_depth=[3], learning_rate=0.2, max_rounds=60, early_stopping_rounds=10, nthread=1)
+        return cls(seed=seed, quantile=QuantileSettings(boost=boost),
+                   point=PointSettings(boost=boost, mlp=MLPSettings(hidden=[16], max_iter=300)))
+
+
+@dataclass
+class FitResult:
+    """One fitted surrogate, its validation and how long the fit took."""
+
+    surrogate: Surrogate
+    validation: validation.Validation
+    seconds: float
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.surrogate.meta["report"]
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a surrogate depends on."""
+    out = {"python": platform.python_version()}
+    for pkg in ("hwgpt", "xgboost", "numpy", "scikit-learn", "scipy", "pandas"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fit_metric(
+    df: pd.DataFrame, space: SearchSpace, metric: str, device: str, settings: FitSettings | None = None,
+    device_identity: dict[str, Any] | None = None, store_sha256: str | None = None,
+) -> FitResult:
+    """Fit, calibrate and validate the surrogate of one metric from observation rows.
+
+    Args:
+        df: Observations with the store's columns (other scales/devices/metrics are ignored).
+        space: Search space of the scale.
+        metric: Metric to model (not ``flops``/``params``).
+        device: Device id, as in the ``device`` column.
+        settings: Fit settings (defaults if None).
+        device_identity: Detected identity of the device, recorded in the artifact.
+        store_sha256: Hash of the store file the frame came from, recorded in the artifact.
+
+    Raises:
+        ValueError: exact metrics, or too little usable data (the message says what exists).
+    """
+    settings = settings or FitSettings()
+    if metric in EXACT_METRICS:
+        raise ValueError(f"{metric!r} is exact (hwgpt.cost); it is never surrogate-modelled")
+    t0 = time.perf_counter()
+    sel = data.select(df, space, device, metric, settings.exclude_flags)
+    archs = data.archs_of(sel.frame, space)
+    ids = list(archs)
+    split = data.split_archs(ids, settings.split, settings.seed)
+    X_arch = features(arch_arrays([archs[a] for a in ids], space), space, sel.spec)
+    row_of = {a: i for i, a in enumerate(ids)}
+    groups = sel.frame["arch_id"].to_numpy()
+    X = X_arch[[row_of[g] for g in groups]]
+    values = sel.frame["value"].to_numpy(dtype=np.float64)
+    unit = str(sel.frame["unit"].iloc[0]) if "unit" in sel.frame else ""
+    meta: dict[str, Any] = {
+        "scale": space.name, "device": device, "metric": metric, "unit": unit,
+        "transform": default_transform(metric),
+        "observation_noise": metric not in POINT_METRICS,
+        "features": {"names": feature_names(space), "spec": sel.spec.to_dict()},
+        "levels": [0.5],
+    }
+    cls = PointSurrogate if metric in POINT_METRICS else QuantileSurrogate
+    yf = to_fit_space(values, meta["transform"], metric)
+    mask = {k: np.isin(groups, list(v)) for k, v in split.items()}
+    tr = mask["train"]
+    w = data.balance_weights(groups[tr])
+    cfg = settings.point if metric in POINT_METRICS else settings.quantile
+    surrogate = cls.fit(meta, X[tr], yf[tr], w, groups[tr], cfg, settings.seed)
+    surrogate.calibrate(X[mask["calibration"]], yf[mask["calibration"]])
+    val = validation.validate(surrogate, X[mask["test"]], values[mask["test"]], groups[mask["test"]], settings.seed)
+    seconds = time.perf_counter() - t0
+    meta["report"] = {
+        "n_archs_train": len(split["train"]), "n_archs_calibration": len(split["calibration"]),
+        "n_archs_test": len(split["test"]),
+        **val.report,
+        "model": meta["model"],
+        "device": device_identity or {"id": device},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "store_sha256": store_sha256,
+        "data_sha256": data.frame_sha256(sel.frame),
+        "settings": {
+            "fit": settings.to_dict() if metric not in POINT_METRICS else
+            {**settings.to_dict(), "quantile": None},
+            "measurement": sel.setting, "flags": sel.flags, "dropped": sel.dropped,
+            "kept_flagged": sel.kept_flagged,
+            "n_observations": len(values),
+        },
+        "fit_seconds": round(seconds, 3),
+    }
+    meta["splits"] = {k: sorted(v) for k, v in split.items()}
+    log.info("%s/%s/%s: %d archs (%d obs), test tau=%.3f r2=%s coverage=%s", space.name, device, metric,
+             len(ids), len(values), val.report["kendall_tau"] or float("nan"), val.report["r2"], val.report["coverage"])
+    return FitResult(surrogate, val, seconds)
+
+
+def fit_all(
+    df: pd.DataFrame, space: SearchSpace, device: str, settings: FitSettings | None = None,
+    metrics: list[str] | None = None, out_dir: str | Path | None = None, plots_dir: str | Path | None = None,
+    device_identity: dict[str, Any] | None = None, store_sha256: str | None = None,
+) -> dict[str, FitResult]:
+    """Fit every metric of (scale, device) in ``df`` (or ``metrics``), save artifacts and plots.
+
+    Args:
+        out_dir: Artifact root; None writes into the shipped package directory, which refuses
+            surrogates fitted on rows flagged ``synthetic``.
+        plots_dir: Where validation plots go (None: no plots).
+    """
+    from tqdm.auto import tqdm
+
+    here = df[(df["scale"] == space.name) & (df["device"] == device)]
+    present = sorted(set(here["metric"]) - set(EXACT_METRICS))
+    if metrics is None:
+        metrics = present
+    if missing := [m for m in metrics if m not in present]:
+        have = df.groupby(["scale", "device"])["metric"].unique().apply(sorted).to_dict()
+        raise ValueError(f"no observations of {missing} for scale {space.name!r} on device {device!r}; "
+                         f"the store holds (scale, device) -> metrics: {have or 'nothing'}. Measure them first: "
+                         f"python profile.py scale={space.name} device={device} metric={missing[0]}")
+    if not metrics:
+        raise ValueError(f"nothing to fit for scale {space.name!r} on device {device!r}")
+    if out_dir is None and "flags" in here and here["flags"].map(data.parse_flags).map(
+            lambda f: "synthetic" in f).any():
+        raise ValueError("refusing to write surrogates fitted on synthetic observations into the shipped package "
+                         "directory; pass out_dir=...")
+    root = artifacts.package_root() if out_dir is None else Path(out_dir)
+    results = {}
+    for metric in (bar := tqdm(metrics, desc=f"fit {space.name}/{device}", unit="metric")):
+        bar.set_postfix_str(metric)
+        res = fit_metric(df, space, metric, device, settings, device_identity, store_sha256)
+        artifacts.save(res.surrogate, Path(str(root)))
+        if plots_dir is not None:
+            validation.plot(res.validation, Path(plots_dir), f"{space.name}_{device}_{metric}")
+        results[metric] = res
+    return results
+
+
+def run(cfg: Any) -> tuple[dict[str, Any], dict[str, FitResult]]:
+    """Entry point behind ``python -m hwgpt.surrogates.fit``: read the store, fit, save, report.
+
+    Args:
+        cfg: The composed ``conf/fit.yaml`` (``scale``, ``device`` groups; ``store``, ``metrics``,
+            ``out_dir``, ``plots``, ``settings``; ``paths.output_dir`` receives plots and ``reports.json``).
+
+    Returns:
+        ``({metric: report}, {metric: FitResult})``.
+    """
+    from hydra.utils import instantiate
+
+    from hwgpt.profiling.store import Store
+
+    space = SearchSpace.from_name(cfg.scale.name)
+    device = artifacts.check_name("device", str(cfg.device.name))
+    store_path = Path(str(cfg.store)).expanduser()
+    if not store_path.is_file():
+        raise ValueError(f"measurement store {store_path} does not exist; create it with "
+                         f"`python profile.py scale={space.name} device={device} metric=latency store={store_path}`")
+    with Store(store_path) as store:
+        df = store.observations(scale=space.name, device=device)
+        identity = device_identity(store.devices(), df, device)
+    settings = instantiate(cfg.settings, _convert_="all")
+    out = Path(str(cfg.paths.output_dir))
+    metrics = list(cfg.metrics) if cfg.get("metrics") else None
+    out_dir = cfg.get("out_dir")
+    results = fit_all(df, space, device, settings, metrics, None if out_dir is None else Path(str(out_dir)),
+                      out / "plots" if cfg.get("plots", True) else None, identity, file_sha256(store_path))
+    reports = {m: r.report for m, r in results.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reports.json").write_text(json.dumps(reports, indent=1, default=str))
+    log.info("wrote %d surrogates for %s/%s; reports in %s", len(results), space.name, device, out / "reports.json")
+    return reports, results
+
+
+def device_identity(devices: pd.DataFrame, obs: pd.DataFrame, device: str) -> dict[str, Any]:
+    """Detected identity of the device the observations came from (the store's ``devices`` table).
+
+    Several identities under one device name (e.g. two machines profiled as ``cpu``) are all listed.
+    """
+    keys = set(obs["device_key"]) if "device_key" in obs else set()
+    rows = devices[devices["device_key"].isin(keys)] if keys else devices[devices["name"] == device]
+    found = []
+    for r in rows.itertuples(index=False):
+        try:
+            ident = json.loads(r.identity)
+        except (TypeError, json.JSONDecodeError):
+            ident = {"raw": str(r.identity)}
+        found.append({"id": device, "name": r.name, "kind": r.kind, "device_key": r.device_key, **ident})
+    if not found:
+        return {"id": device}
+    return found[0] if len(found) == 1 else {"id": device, "identities": found}
+
+
+def main() -> None:
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"),
+                config_name="fit")
+    def _main(cfg):
+        run(cfg)
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()
