@@ -1,0 +1,118 @@
+"""A synthetic stand-in for :class:`hwgpt.Benchmark`: analytic metrics, no surrogates needed.
+
+Same interface as the surrogate benchmark (``devices``, ``metrics``, ``query``, ``interval``,
+``sample_observation(s)``), answered by closed-form functions of the exact cost model
+(:mod:`hwgpt.cost`) with seeded log-normal noise. It exists so that the search stack can be
+tested, benchmarked and demonstrated on a machine without shipped surrogates
+(``python search.py benchmark._target_=hwgpt.search.analytic.AnalyticBenchmark``).
+Its numbers are invented, not measured: never report them as hardware results.
+
+The functions are chosen so that the trade-offs are not one-dimensional: perplexity falls with
+the parameter count but prefers balanced widths and depth; latency is FLOPs plus a per-layer
+and per-head launch overhead (devices differ in both); energy is latency times a power that
+grows with width; memory is the exact estimate. The ``rtx2080`` device has no energy surrogate,
+to exercise the "no surrogate for that device" path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import norm
+
+from hwgpt import cost
+from hwgpt.search_space import Arch, SearchSpace
+
+# device -> (FLOP/s, seconds per layer, seconds per head, watts at the smallest width, metrics)
+_DEVICES: dict[str, tuple[float, float, float, float, tuple[str, ...]]] = {
+    "cpu": (60e9, 4e-4, 5e-5, 15.0, ("latency", "energy", "memory")),
+    "rtx2080": (4e12, 3e-5, 6e-6, 60.0, ("latency", "memory")),
+}
+_COMMON = ("perplexity", "accuracy", "flops", "params")
+# log-normal spread (standard deviation of the log) of an observation around the median
+_SIGMA = {"perplexity": 0.01, "accuracy": 0.005, "latency": 0.06, "energy": 0.08, "memory": 0.01,
+          "flops": 0.0, "params": 0.0}
+
+
+class AnalyticBenchmark:
+    """Analytic metrics with the :class:`hwgpt.Benchmark` interface (synthetic, for tests and demos).
+
+    Args:
+        scale: Search-space preset (``tiny``, ``s``, ``m``, ``l``).
+        device: One of :attr:`devices`; ``None`` picks ``cpu``.
+        artifacts_dir: Ignored (accepted so that configs written for hwgpt.Benchmark work unchanged).
+    """
+
+    def __init__(self, scale: str = "tiny", device: str | None = None, artifacts_dir: str | None = None) -> None:
+        self.space = SearchSpace.from_name(scale)
+        self.scale = scale
+        self.device = "cpu" if device is None else device
+        if self.device not in _DEVICES:
+            raise ValueError(f"unknown device {device!r} for scale {scale!r}; devices with surrogates: {self.devices}")
+        self.seq_len = min(256, self.space.block_size)
+
+    @property
+    def devices(self) -> list[str]:
+        return sorted(_DEVICES)
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(_COMMON) + list(_DEVICES[self.device][4])
+
+    def _check(self, metric: str) -> None:
+        if metric not in self.metrics:
+            raise ValueError(f"no surrogate for metric {metric!r} on device {self.device!r}; available: {self.metrics}")
+
+    def _median(self, arch: Arch, metric: str) -> float:
+        sp = self.space
+        p = cost.params(arch, sp)
+        if metric == "params":
+            return float(p)
+        f = cost.flops(arch, sp, 1, self.seq_len)
+        if metric == "flops":
+            return float(f)
+        if metric in ("perplexity", "accuracy"):
+            ratios, heads = np.asarray(arch.mlp_ratio), np.asarray(arch.n_head)
+            imbalance = ratios.std() / ratios.mean() + heads.std() / heads.mean()
+            depth_width = abs(np.log(arch.embed_dim / (32.0 * arch.n_layer)))
+            log_ppl = 8.0 - 0.32 * np.log(p) + 0.08 * imbalance + 0.05 * depth_width - 0.02 * arch.bias
+            ppl = float(np.exp(log_ppl))
+            return ppl if metric == "perplexity" else float(1.0 / (1.0 + 0.05 * ppl))
+        fps, per_layer, per_head, watts, _ = _DEVICES[self.device]
+        latency = f / fps + per_layer * arch.n_layer + per_head * sum(arch.n_head)
+        if metric == "latency":
+            return latency
+        if metric == "energy":
+            return latency * watts * (1.0 + arch.embed_dim / max(sp.embed_dim))
+        return float(cost.memory(arch, sp, 1, self.seq_len).total)
+
+    def query(self, arch: Arch | Sequence[Arch], metrics: Sequence[str] | None = None) -> dict:
+        """Medians: floats for one arch, numpy arrays for a list."""
+        metrics = list(self.metrics if metrics is None else metrics)
+        for m in metrics:
+            self._check(m)
+        if isinstance(arch, Arch):
+            return {m: self._median(arch, m) for m in metrics}
+        return {m: np.array([self._median(a, m) for a in arch], dtype=np.float64) for m in metrics}
+
+    def interval(self, arch: Arch, metric: str, coverage: float = 0.9) -> tuple[float, float]:
+        """Central ``coverage`` interval of the (known) log-normal observation distribution."""
+        self._check(metric)
+        med, z = self._median(arch, metric), norm.ppf(0.5 + coverage / 2)
+        return med * float(np.exp(-z * _SIGMA[metric])), med * float(np.exp(z * _SIGMA[metric]))
+
+    def _noise(self, arch: Arch, metric: str, seed: int) -> float:
+        key = int(hashlib.sha1(f"{arch.id}/{metric}/{self.device}".encode()).hexdigest()[:8], 16)
+        return float(np.random.default_rng([int(seed), key]).standard_normal())
+
+    def sample_observation(self, arch: Arch, metric: str, seed: int = 0) -> float:
+        """One noisy observation, deterministic in ``(arch, metric, device, seed)``."""
+        self._check(metric)
+        value = self._median(arch, metric) * float(np.exp(_SIGMA[metric] * self._noise(arch, metric, seed)))
+        return min(value, 1.0) if metric == "accuracy" else value
+
+    def sample_observations(self, archs: Sequence[Arch], metric: str, seed: int = 0) -> np.ndarray:
+        """Batched :meth:`sample_observation` (one draw per arch)."""
+        return np.array([self.sample_observation(a, metric, seed) for a in archs], dtype=np.float64)

@@ -1,0 +1,112 @@
+"""NSGA-II (Deb et al., 2002): pymoo's ``NSGA2`` driven through its ask/tell interface.
+
+Each hyperparameter becomes an integer variable, the index of its choice; pymoo's integer recipe
+is used for variation (SBX crossover and polynomial mutation on the relaxed indices, rounded
+back). pymoo asks for a whole generation (``population_size`` individuals); they are suggested
+one by one, and the generation is told back once all of them are complete. With ``scale``
+given, a repair maps every individual to its canonical config, so pymoo's duplicate elimination
+sees architectures rather than encodings.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from typing import Any
+
+import numpy as np
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.problem import Problem
+from pymoo.core.repair import Repair
+from pymoo.core.termination import NoTermination
+from pymoo.operators.crossover.sbx import SBX
+from pymoo.operators.mutation.pm import PM
+from pymoo.operators.repair.rounding import RoundingRepair
+from pymoo.operators.sampling.rnd import IntegerRandomSampling
+
+from hwgpt.search.optimizers.base import MOSearcher
+
+
+class _Canonical(Repair):
+    """Round to choice indices and replace each individual by its canonical config."""
+
+    def __init__(self, searcher: NSGA2Searcher) -> None:
+        super().__init__()
+        self.searcher = searcher
+
+    def _do(self, problem: Problem, X: np.ndarray, **kwargs: Any) -> np.ndarray:
+        s = self.searcher
+        return np.array([s.encode(s.canonical(s.decode(x))) for x in np.rint(X).astype(int)], dtype=int)
+
+
+class NSGA2Searcher(MOSearcher):
+    """NSGA-II behind Syne Tune's searcher interface.
+
+    Args:
+        config_space: Syne Tune config space (categorical choices).
+        points_to_evaluate: Configs to suggest first (not part of pymoo's population).
+        random_seed: Seed of pymoo's generator.
+        scale: Search-space preset (canonical configs; see :class:`MOSearcher`).
+        population_size: Individuals per generation.
+        crossover_prob: Probability of SBX crossover per mating.
+        crossover_eta: SBX distribution index (small: children far from parents).
+        mutation_eta: Polynomial-mutation distribution index.
+    """
+
+    def __init__(
+        self, config_space: dict[str, Any], points_to_evaluate: list[dict] | None = None,
+        random_seed: int | None = None, scale: str | None = None, population_size: int = 20,
+        crossover_prob: float = 0.9, crossover_eta: float = 3.0, mutation_eta: float = 3.0,
+    ) -> None:
+        super().__init__(config_space, points_to_evaluate, random_seed, scale)
+        if population_size < 2:
+            raise ValueError(f"population_size must be >= 2, got {population_size}")
+        self._choices = [list(config_space[k].categories) for k in self._keys]
+        xu = np.array([len(c) - 1 for c in self._choices])
+        # n_obj is a placeholder: objective values are set on the population before tell().
+        problem = Problem(n_var=len(self._keys), n_obj=2, xl=np.zeros_like(xu), xu=xu, vtype=int)
+        self.algorithm = NSGA2(
+            pop_size=population_size,
+            sampling=IntegerRandomSampling(),
+            crossover=SBX(prob=crossover_prob, eta=crossover_eta, vtype=float, repair=RoundingRepair()),
+            mutation=PM(eta=mutation_eta, vtype=float, repair=RoundingRepair()),
+            repair=_Canonical(self) if self.space else RoundingRepair(),
+            eliminate_duplicates=True,
+        )
+        self.algorithm.setup(problem, termination=NoTermination(), seed=self.random_seed, verbose=False)
+        self._generation = None
+        self._queue: deque[int] = deque()
+        self._pending: dict[str, deque[int]] = defaultdict(deque)
+        self._F: dict[int, list[float]] = {}
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        """Choice indices -> config (constant entries of the config space included)."""
+        config = {k: v for k, v in self.config_space.items() if k not in self._keys}
+        config.update({k: self._choices[j][int(i)] for j, (k, i) in enumerate(zip(self._keys, x, strict=True))})
+        return config
+
+    def encode(self, config: dict[str, Any]) -> np.ndarray:
+        """Config -> choice indices."""
+        return np.array([self._choices[j].index(config[k]) for j, k in enumerate(self._keys)], dtype=int)
+
+    def _suggest(self) -> dict[str, Any]:
+        if self._generation is None:
+            self._generation = self.algorithm.ask()
+            self._queue = deque(range(len(self._generation)))
+            self._F = {}
+        if not self._queue:  # asked again before the generation completed (asynchronous use)
+            return self.random_config()
+        i = self._queue.popleft()
+        config = self.decode(self._generation[i].X)
+        self._pending[self.key(config)].append(i)
+        return config
+
+    def on_trial_complete(self, trial_id: int, config: dict[str, Any], metrics: list[float]) -> None:
+        super().on_trial_complete(trial_id, config, metrics)
+        waiting = self._pending.get(self.key(config))
+        if not waiting:
+            return  # a points_to_evaluate or fallback config: not part of the generation
+        self._F[waiting.popleft()] = [float(m) for m in metrics]
+        if self._generation is not None and len(self._F) == len(self._generation):
+            self._generation.set("F", np.array([self._F[i] for i in range(len(self._generation))]))
+            self.algorithm.tell(infills=self._generation)
+            self._generation = None

@@ -1,0 +1,17 @@
+"""Multi-objective architecture search on the benchmark: ``python search.py optimizer=ehvi n_evals=200``."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="search")
+def main(cfg: DictConfig) -> float:
+    from hwgpt.search import run
+
+    return run(cfg)["hypervolume"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The multirun report: mean ± standard error per optimizer, ranks, files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwgpt.search import run
+from hwgpt.search.report import aggregate, main
+
+
+def _fake_run(optimizer: str, seed: int, hv: float, problem_scale: str = "tiny") -> dict:
+    arch = {"embed_dim": 64, "n_layer": 4, "n_head": [2] * 4, "mlp_ratio": [2] * 4, "bias": False}
+    entry = {"arch": arch, "objectives": {"perplexity": 1.0, "latency": 1.0}}
+    return {"optimizer": optimizer, "scale": problem_scale, "objectives": ["perplexity", "latency"],
+            "devices": {"latency": "cpu"}, "seed": seed, "n_evals": 2, "reference_point": [1.1, 1.1],
+            "normalization": {"perplexity": [0, 2], "latency": [0, 2]}, "hypervolume": hv,
+            "hypervolume_curve": [[1, hv / 2], [2, hv]], "pareto_front": [entry], "history": [entry, entry],
+            "hypervolume_median": hv, "noise": True, "timing": {"optimizer_s": 1.0, "benchmark_s": 0.002}}
+
+
+def test_aggregate_mean_se_and_rank() -> None:
+    runs = [_fake_run("a", 0, 0.5), _fake_run("a", 1, 0.7), _fake_run("b", 0, 0.6), _fake_run("b", 1, 0.6)]
+    t = aggregate(runs).set_index("optimizer")
+    assert t.loc["a", "hv_mean"] == pytest.approx(0.6) and t.loc["a", "hv_se"] == pytest.approx(0.1)
+    assert t.loc["b", "hv_se"] == 0.0 and t.loc["a", "seeds"] == 2
+    assert t.loc["a", "mean_rank"] == pytest.approx(1.5) and t.loc["b", "mean_rank"] == pytest.approx(1.5)
+    assert t.loc["a", "benchmark_ms"] == pytest.approx(1.0)
+
+
+def test_report_command_on_a_multirun_dir(search_cfg, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "multirun"
+    for j, (opt, seed) in enumerate([("rs", 0), ("rs", 1), ("ls", 0), ("ls", 1)]):
+        run(search_cfg(f"optimizer={opt}", f"seed={seed}", "n_evals=8", "optimizer.searcher.num_init_random=4"
+                       if opt == "ls" else "n_evals=8", run_dir=root / str(j)))
+    main([str(root)])
+    printed = capsys.readouterr().out
+    assert "| rs |" in printed and "| ls |" in printed and "±" in printed
+    for name in ("report.md", "report.csv", "report_0.png"):
+        assert (root / name).is_file()
+    rs = [json.loads((root / str(j) / "results.json").read_text())["hypervolume"] for j in (0, 1)]
+    assert f"{np.mean(rs):.4f}" in printed
+
+
+def test_report_on_an_empty_dir_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no results.json below"):
+        main([str(tmp_path)])
