@@ -1,0 +1,160 @@
+"""Perplexity and next-token accuracy of sub-networks, with weights inherited from a trained supernet.
+
+Evaluated with :meth:`SuperGPT.set_sub_network` — the same logits as the extracted model,
+without copying weights per architecture. Token budget (fixed, deterministic): the first
+``windows`` consecutive, non-overlapping windows of ``block_size + 1`` tokens of the
+held-out split (inputs = first ``block_size``, targets = last ``block_size``); default 32
+windows, i.e. 32 x 256 = 8,192 predicted tokens at ``tiny`` and 32 x 1,024 = 32,768 at ``s``.
+
+* ``perplexity`` = exp(mean next-token cross-entropy over every predicted token), unit ``ppl``.
+* ``accuracy`` = fraction of predicted tokens whose arg-max logit is the target, unit ``fraction``.
+
+One observation per architecture. The checkpoint's sha256 is kept in ``extra``; a store that
+already holds quality values of another checkpoint for the scale is refused (clear error).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from hwgpt.checkpoint import load_supernet, shipped_checkpoint
+from hwgpt.profiling.base import Context, Metric
+from hwgpt.profiling.store import Observation, Settings, Store
+from hwgpt.search_space import Arch, SearchSpace
+
+log = logging.getLogger(__name__)
+
+UNITS = {"perplexity": "ppl", "accuracy": "fraction"}
+
+
+def resolve_checkpoint(checkpoint: str | Path | None, scale: str) -> Path:
+    """The checkpoint to evaluate: ``checkpoint`` if given, else the shipped one of ``scale``."""
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"supernet checkpoint {path} does not exist; train one with `python train.py scale={scale}` "
+                "and pass its exported .safetensors as checkpoint=<path>"
+            )
+        return path
+    shipped = shipped_checkpoint(scale)
+    if shipped is None:
+        raise FileNotFoundError(
+            f"no trained supernet checkpoint ships for scale={scale!r}, and checkpoint= was not given; "
+            f"produce one with `python train.py scale={scale}` and pass checkpoint=<path to its .safetensors>"
+        )
+    return shipped
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def token_data(space: SearchSpace, *, block_size: int, batch_size: int, val_tokens: int,
+               data_dir: str | None = None, data_root: str | None = None) -> Any:
+    """The prepared corpus of ``space``'s tokenizer (:class:`hwgpt.data.datamodule.TokenDataModule`)."""
+    from hwgpt.data.datamodule import TokenDataModule
+
+    return TokenDataModule(data_dir=data_dir, tokenizer=space.tokenizer, block_size=block_size,
+                           batch_size=batch_size, val_tokens=val_tokens, data_root=data_root)
+
+
+def synthetic_data(space: SearchSpace, *, block_size: int, batch_size: int, val_tokens: int, seed: int = 0) -> Any:
+    """Synthetic tokens over ``space``'s vocabulary (tests; tokenizer ``synthetic<vocab>``)."""
+    from hwgpt.data.datamodule import SyntheticTokenDataModule
+
+    return SyntheticTokenDataModule(vocab_size=space.vocab_size, block_size=block_size, batch_size=batch_size,
+                                    seed=seed, val_tokens=val_tokens, train_tokens=block_size + 1)
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float, int]:
+    """``(perplexity, accuracy, n_tokens)`` of ``model`` over ``batches`` of ``(inputs, targets)``."""
+    loss, correct, n = 0.0, 0, 0
+    for x, y in batches:
+        logits = model(x).float()
+        loss += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+        correct += int((logits.argmax(-1) == y).sum())
+        n += y.numel()
+    return math.exp(loss / n), correct / n, n
+
+
+class QualityMetric(Metric):
+    """Perplexity and/or accuracy on the fixed validation budget.
+
+    Args:
+        outputs: Which of ``perplexity``, ``accuracy`` to write (both cost one pass).
+        windows: Validation windows of ``block_size`` predicted tokens.
+        batch_size: Windows per forward.
+        checkpoint: Supernet ``.safetensors``; ``None``: the shipped checkpoint of the scale.
+        data: Partial factory ``(space, block_size=, batch_size=, val_tokens=) -> DataModule``.
+    """
+
+    def __init__(
+        self, outputs: Sequence[str] = ("perplexity", "accuracy"), windows: int = 32, batch_size: int = 8,
+        checkpoint: str | None = None, data: Callable[..., Any] = token_data,
+    ) -> None:
+        bad = [o for o in outputs if o not in UNITS]
+        if bad or not outputs:
+            raise ValueError(f"quality outputs {list(outputs)}: allowed {sorted(UNITS)}")
+        if windows < 1 or batch_size < 1:
+            raise ValueError(f"quality needs windows >= 1 and batch_size >= 1, got {windows}, {batch_size}")
+        self.outputs = tuple(outputs)
+        self.windows, self.batch_size, self.checkpoint = windows, batch_size, checkpoint
+        self.chunk_size = 1
+        self._data = data
+
+    def settings(self, ctx: Context) -> Settings:  # noqa: D102
+        return Settings(self.batch_size, ctx.space.block_size, ctx.settings.dtype, ctx.settings.threads)
+
+    def setup(self, ctx: Context) -> None:  # noqa: D102
+        super().setup(ctx)
+        space, block = ctx.space, ctx.space.block_size
+        path = resolve_checkpoint(self.checkpoint, space.name)
+        dm = self._data(space, block_size=block, batch_size=self.batch_size, val_tokens=self.windows * (block + 1))
+        dm.prepare_data()
+        dm.setup("validate")
+        self._batches = [(x.to(ctx.device), y.to(ctx.device)) for x, y in dm.val_dataloader()]
+        n_windows = sum(len(x) for x, _ in self._batches)
+        if n_windows < self.windows:
+            log.warning("validation split holds only %d of the %d windows asked for", n_windows, self.windows)
+        self._supernet, meta = load_supernet(path, scale=space.name, tokenizer=dm.tokenizer_name, dtype=ctx.dtype)
+        self._supernet.to(ctx.device)
+        self._info = {"checkpoint": str(path), "checkpoint_sha256": sha256_file(path),
+                      "tokenizer": dm.tokenizer_name, "windows": n_windows}
+        log.info("quality: %s (%s), %d windows x %d tokens", path, meta.get("tokenizer"), n_windows, block)
+
+    def check_store(self, store: Store, scale: str, device: str) -> None:
+        """Refuse a store holding quality values of another checkpoint for this scale."""
+        for metric in self.outputs:
+            shas = store.distinct_extra("checkpoint_sha256", scale=scale, metric=metric)
+            other = shas - {self._info["checkpoint_sha256"]}
+            if other:
+                raise ValueError(
+                    f"store {store.path} already holds {metric} of scale {scale!r} from another checkpoint "
+                    f"(sha256 {sorted(other)[0][:12]}..., this one {self._info['checkpoint_sha256'][:12]}...); "
+                    "use a new store= path for a new supernet"
+                )
+
+    def measure(self, archs: Sequence[Arch]) -> dict[str, list[Observation]]:  # noqa: D102
+        out = {}
+        for a in archs:
+            self._supernet.set_sub_network(a)
+            ppl, acc, n = evaluate(self._supernet, self._batches)
+            extra = {**self._info, "tokens": n}
+            values = {"perplexity": ppl, "accuracy": acc}
+            out[a.id] = [Observation(m, values[m], UNITS[m], 0, (), extra) for m in self.outputs]
+        return out
