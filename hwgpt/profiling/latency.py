@@ -5,7 +5,9 @@ CPU: wall clock (``time.perf_counter``) around one forward, with the thread coun
 tails explode). Each observation also records the run-queue wait of the process's threads
 during that forward (``/proc/self/task/*/schedstat``, field 2, delta): an observation whose
 wait exceeds ``contention_threshold`` of its wall time is flagged ``contended`` (kept, not
-dropped: downstream code decides). GPU: CUDA events around the forward, then synchronize.
+dropped: downstream code decides). A contended observation is first re-timed up to
+``max_retries`` times (the count is kept in ``extra.retries``), so a short burst of other work
+costs a retry instead of a corrupt sample. GPU: CUDA events around the forward, then synchronize.
 
 Architectures of a chunk are measured round-robin — repeat ``r`` of every architecture
 before repeat ``r + 1`` of any — so slow drifts and bursts of contention spread over the
@@ -72,16 +74,20 @@ class LatencyMetric(Metric):
         interleave: Architectures measured round-robin together (1: one after another).
         contention_threshold: Flag an observation ``contended`` when its run-queue wait
             exceeds this fraction of its wall time.
+        max_retries: Re-time a contended observation up to this many times before keeping it
+            (flagged).
     """
 
     outputs = ("latency",)
 
     def __init__(
-        self, repeats: int = 10, warmup: int = 3, interleave: int = 4, contention_threshold: float = 0.05
+        self, repeats: int = 10, warmup: int = 3, interleave: int = 4, contention_threshold: float = 0.05,
+        max_retries: int = 0,
     ) -> None:
-        if repeats < 1 or warmup < 0 or interleave < 1:
-            raise ValueError(f"latency needs repeats >= 1, warmup >= 0, interleave >= 1; got {repeats}, {warmup}, "
-                             f"{interleave}")
+        if repeats < 1 or warmup < 0 or interleave < 1 or max_retries < 0:
+            raise ValueError(f"latency needs repeats >= 1, warmup >= 0, interleave >= 1, max_retries >= 0; got "
+                             f"{repeats}, {warmup}, {interleave}, {max_retries}")
+        self.max_retries = max_retries
         self.repeats, self.warmup, self.interleave = repeats, warmup, interleave
         self.contention_threshold = contention_threshold
         self.chunk_size = interleave
@@ -102,10 +108,12 @@ class LatencyMetric(Metric):
             ctx.synchronize()
             for r in range(self.repeats):
                 for a, m in zip(archs, models, strict=True):
-                    seconds, wait = self.time_one(lambda m=m: m(idx))
-                    flags: tuple[str, ...] = ()
-                    if wait is not None and wait > self.contention_threshold * seconds:
-                        flags = ("contended",)
-                    extra = {} if wait is None else {"wait_s": round(wait, 9)}
+                    for attempt in range(self.max_retries + 1):
+                        seconds, wait = self.time_one(lambda m=m: m(idx))
+                        contended = wait is not None and wait > self.contention_threshold * seconds
+                        if not contended:
+                            break
+                    flags: tuple[str, ...] = ("contended",) if contended else ()
+                    extra = {} if wait is None else {"wait_s": round(wait, 9), "retries": attempt}
                     out[a.id].append(Observation("latency", seconds, "s", r, flags, extra))
         return out

@@ -125,3 +125,12 @@ def test_context_dense_equals_extract(ctx: Context) -> None:
         assert {k: v.shape for k, v in fast.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
         with torch.inference_mode():
             assert torch.equal(fast(idx), ref(idx))
+
+
+def test_latency_retries_contended_observations(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = LatencyMetric(repeats=2, warmup=0, max_retries=2)
+    m.setup(ctx)
+    timings = iter([(0.01, 0.005), (0.01, 0.0)] * 2)  # contended, then clean: one retry per observation
+    monkeypatch.setattr(m, "time_one", lambda fn: (fn(), next(timings))[1])
+    obs = m.measure(ARCHS[:1])[ARCHS[0].id]
+    assert [(o.flags, o.extra["retries"], o.extra["wait_s"]) for o in obs] == [((), 1, 0.0)] * 2
