@@ -26,7 +26,7 @@ def params(arch: Arch, space: SearchSpace) -> int:
     space.validate(arch)
     e, hs, b = arch.embed_dim, space.head_size, int(arch.bias)
     total = space.padded_vocab_size * e + e * (1 + b)  # tied embedding/head, final norm
-    for h, r in zip(arch.n_head, arch.mlp_ratio):
+    for h, r in zip(arch.n_head, arch.mlp_ratio, strict=True):
         w, hidden = h * hs, r * e
         total += e * (1 + b)  # block norm
         total += 3 * (e * w + b * w) + (w * e + b * e)  # q, k, v, attention projection
@@ -42,7 +42,7 @@ def macs(arch: Arch, space: SearchSpace, batch: int = 1, seq_len: int | None = N
         raise ValueError(f"need batch >= 1 and 1 <= seq_len <= {space.block_size}, got {batch}, {T}")
     e, hs, N = arch.embed_dim, space.head_size, batch * T
     total = N * e * space.vocab_size  # LM head
-    for h, r in zip(arch.n_head, arch.mlp_ratio):
+    for h, r in zip(arch.n_head, arch.mlp_ratio, strict=True):
         w = h * hs
         total += 4 * N * e * w  # q, k, v, attention projection
         total += 2 * batch * h * T * T * hs  # QK^T and AV
@@ -86,6 +86,6 @@ def memory(
     nbytes = torch.empty((), dtype=dtype).element_size()
     e, hs, N = arch.embed_dim, space.head_size, batch * T
     kv = sum(2 * N * h * hs for h in arch.n_head)
-    layer_peak = max(max(4 * h * hs, 2 * r * e) for h, r in zip(arch.n_head, arch.mlp_ratio))
+    layer_peak = max(max(4 * h * hs, 2 * r * e) for h, r in zip(arch.n_head, arch.mlp_ratio, strict=True))
     act = max(N * (2 * e + layer_peak), N * (e + space.vocab_size))
     return MemoryEstimate(params(arch, space) * nbytes, kv * nbytes, act * nbytes)

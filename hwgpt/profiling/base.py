@@ -67,23 +67,8 @@ class Context:
         return self._supernet
 
     def dense(self, arch: Arch) -> DenseGPT:
-        """The extracted dense model of ``arch``, on the device, in eval mode.
-
-        Same weights as ``supernet().extract(arch)``, but built on the meta device and given
-        the supernet's slices directly, skipping DenseGPT's random init (at ``s`` that init
-        costs up to ~1.3 s per architecture on one CPU thread, more than a forward).
-        """
-        sn = self.supernet()
-        with torch.device("meta"):
-            model = DenseGPT(arch, self.space)
-        e, b = arch.embed_dim, arch.bias
-        sd = {"wte.weight": sn.wte[:, :e].detach().clone()}
-        sd.update({f"ln_f.{k}": v for k, v in sn.ln_f.dense_weights(e, b).items()})
-        for i, (h, r) in enumerate(zip(arch.n_head, arch.mlp_ratio, strict=True)):
-            sd.update({f"blocks.{i}.{k}": v for k, v in sn.blocks[i].dense_state(e, h, r, b).items()})
-        model.load_state_dict(sd, strict=True, assign=True)
-        model.cos, model.sin = sn.cos.clone(), sn.sin.clone()  # non-persistent buffers
-        return model.eval()
+        """The extracted dense model of ``arch`` (``supernet().extract``), on the device, in eval mode."""
+        return self.supernet().extract(arch).eval()
 
     def tokens(self) -> torch.Tensor:
         """Fixed random input ids ``(batch, seq_len)`` on the device."""

@@ -108,7 +108,7 @@ class LatencyMetric(Metric):
             ctx.synchronize()
             for r in range(self.repeats):
                 for a, m in zip(archs, models, strict=True):
-                    for attempt in range(self.max_retries + 1):
+                    for attempt in range(self.max_retries + 1):  # noqa: B007 (read after the loop)
                         seconds, wait = self.time_one(lambda m=m: m(idx))
                         contended = wait is not None and wait > self.contention_threshold * seconds
                         if not contended:

@@ -43,7 +43,7 @@ class DenseGPT(nn.Module):
         self.wte = nn.Embedding(space.padded_vocab_size, arch.embed_dim)
         self.blocks = nn.ModuleList(
             DenseBlock(arch.embed_dim, h, r, space.head_size, arch.bias)
-            for h, r in zip(arch.n_head, arch.mlp_ratio)
+            for h, r in zip(arch.n_head, arch.mlp_ratio, strict=True)
         )
         self.ln_f = nn.LayerNorm(arch.embed_dim, bias=arch.bias)
         cos, sin = rope_cache(space.block_size, space.head_size)

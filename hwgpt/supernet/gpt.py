@@ -85,18 +85,24 @@ class SuperGPT(nn.Module):
         a, V = self.arch, self.space.vocab_size
         wte = self.wte[:, : a.embed_dim] if a.embed_dim < self.wte.size(1) else self.wte
         x = F.embedding(idx, wte)
-        for block, h, r in zip(self.blocks, a.n_head, a.mlp_ratio):
+        for block, h, r in zip(self.blocks, a.n_head, a.mlp_ratio, strict=False):  # first n_layer blocks
             x = block(x, h, r, a.bias, self.cos, self.sin)
         return F.linear(self.ln_f(x, a.bias), wte[:V])
 
     @torch.no_grad()
     def extract(self, arch: Arch) -> DenseGPT:
-        """A standalone :class:`DenseGPT` whose logits equal this sub-network's."""
-        dense = DenseGPT(arch, self.space).to(device=self.wte.device, dtype=self.wte.dtype)
+        """A standalone :class:`DenseGPT` whose logits equal this sub-network's.
+
+        The dense model is built on the meta device and handed copies of the supernet's
+        slices, skipping its random init (at ``s`` that init costs more than a forward).
+        """
+        with torch.device("meta"):
+            dense = DenseGPT(arch, self.space)
         e, b = arch.embed_dim, arch.bias
         sd = {"wte.weight": self.wte[:, :e].clone()}
         sd.update({f"ln_f.{k}": v for k, v in self.ln_f.dense_weights(e, b).items()})
-        for i, (h, r) in enumerate(zip(arch.n_head, arch.mlp_ratio)):
+        for i, (h, r) in enumerate(zip(arch.n_head, arch.mlp_ratio, strict=True)):
             sd.update({f"blocks.{i}.{k}": v for k, v in self.blocks[i].dense_state(e, h, r, b).items()})
-        dense.load_state_dict(sd, strict=True)
+        dense.load_state_dict(sd, strict=True, assign=True)
+        dense.cos, dense.sin = self.cos.clone(), self.sin.clone()  # non-persistent buffers
         return dense
