@@ -1,0 +1,142 @@
+"""Supernet training from a Hydra config: ``run(cfg)`` is what ``train.py`` calls.
+
+Builds the data, module, callbacks, logger and trainer with ``hydra.utils.instantiate``,
+fits (optionally resuming from ``cfg.ckpt_path``), then on rank 0 writes into the run dir:
+``supernet.safetensors`` (bf16 weights + scale/tokenizer metadata, see :mod:`hwgpt.checkpoint`)
+and ``results.json`` (the final perplexity table, see :mod:`hwgpt.training.evaluate`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from hwgpt.checkpoint import save_supernet
+from hwgpt.search_space import SearchSpace
+from hwgpt.tracking import wandb_mode
+from hwgpt.training.evaluate import format_table, results_table
+
+log = logging.getLogger(__name__)
+
+
+def _env_defaults(output_dir: Path) -> None:
+    """Keep tool side files (wandb, torch extensions) in the run dir, never the cwd or home."""
+    os.environ.setdefault("WANDB_DIR", str(output_dir))
+    os.environ.setdefault("WANDB_CACHE_DIR", str(output_dir / "wandb" / "cache"))
+    os.environ.setdefault("WANDB_CONFIG_DIR", str(output_dir / "wandb" / "config"))
+    os.environ.setdefault("WANDB_DATA_DIR", str(output_dir / "wandb" / "data"))
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(output_dir / "torch_extensions"))
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
+def build_logger(cfg: DictConfig | None, run_name: str) -> Logger | bool:
+    """Translate a neutral ``conf/logger`` entry (name/project/mode/save_dir) into a Lightning logger.
+
+    Returns:
+        A WandbLogger or CSVLogger, or ``False`` for ``name: none``.
+    """
+    if cfg is None or cfg.get("name", "none") == "none":
+        return False
+    name = cfg.name
+    save_dir = str(cfg.get("save_dir") or ".")
+    if name == "csv":
+        return CSVLogger(save_dir=save_dir, name="csv", version="")
+    if name == "wandb":
+        mode = wandb_mode(cfg.get("mode", "auto"))
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        return WandbLogger(project=cfg.get("project", "hwgpt"), name=run_name, save_dir=save_dir, mode=mode)
+    raise ValueError(f"logger.name={name!r}; allowed: ['wandb', 'csv', 'none']")
+
+
+def space_from_cfg(scale_cfg: DictConfig) -> SearchSpace:
+    """The search space of ``cfg.scale``: a preset by ``name``, or, when the entry also carries
+    every :class:`SearchSpace` field (e.g. a small space for tests), that custom space."""
+    extra = {k: v for k, v in OmegaConf.to_container(scale_cfg, resolve=True).items() if k != "name"}
+    if not extra:
+        return SearchSpace.from_name(scale_cfg.name)
+    lists = ("embed_dim", "n_layer", "n_head", "mlp_ratio", "bias")
+    return SearchSpace(name=scale_cfg.name, **{k: tuple(v) if k in lists else v for k, v in extra.items()})
+
+
+def build_datamodule(cfg: DictConfig, space: SearchSpace) -> pl.LightningDataModule:
+    """Instantiate ``cfg.data``; ``null`` tokenizer/block_size/vocab_size come from the space."""
+    fill = {"tokenizer": space.tokenizer, "block_size": space.block_size, "vocab_size": space.vocab_size}
+    overrides = {k: v for k, v in fill.items() if k in cfg.data and cfg.data[k] is None}
+    dm = instantiate(cfg.data, **overrides)
+    if dm.block_size > space.block_size:
+        raise ValueError(f"data.block_size={dm.block_size} exceeds scale {space.name!r} block_size {space.block_size}")
+    return dm
+
+
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    """Instantiate every entry of ``cfg.callbacks`` that has a ``_target_`` (null entries are skipped)."""
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train a supernet as configured; return the final results (also written to results.json).
+
+    Args:
+        cfg: The composed ``conf/train.yaml``.
+
+    Returns:
+        ``{"run_dir", "supernet", "step", "tokens_seen", "results"}`` (``results`` is the table of
+        :func:`~hwgpt.training.evaluate.results_table`, or ``None`` when ``cfg.evaluate`` is false).
+    """
+    # Checkpoints after the optimizer step are what resuming needs (state and step agree).
+    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _env_defaults(output_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+    space = space_from_cfg(cfg.scale)
+    datamodule = build_datamodule(cfg, space)
+    module = instantiate(cfg.model, _partial_=True)(space=space)  # a dataclass can't pass through instantiate
+    logger = build_logger(cfg.get("logger"), f"{cfg.task_name}-{cfg.scale.name}-{output_dir.name}")
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=logger)
+    if logger:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    log.info("training scale %s for %s steps; run dir %s", space.name, cfg.trainer.get("max_steps"), output_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    out = {"run_dir": str(output_dir), "step": trainer.global_step, "tokens_seen": module.tokens_seen}
+    out.update(_finish(cfg, module, datamodule, trainer, output_dir) or {})
+    return out
+
+
+@rank_zero_only
+def _finish(cfg: DictConfig, module: Any, datamodule: Any, trainer: pl.Trainer, output_dir: Path) -> dict[str, Any]:
+    """Rank 0: evaluate the final table, export the supernet and write results.json."""
+    results = None
+    if cfg.get("evaluate", True):
+        progress = trainer.progress_bar_callback is not None
+        results = results_table(module.model, datamodule, device=module.device, progress=progress)
+        log.info("final validation perplexity (%d tokens):\n%s", results["val_tokens"] or 0, format_table(results))
+        if trainer.logger is not None:
+            trainer.logger.log_metrics({f"final/ppl_{k}": v for k, v in results["perplexity"].items()},
+                                       step=trainer.global_step)
+            trainer.logger.save()
+        if not results["ordering_ok"]:
+            log.warning("expected largest < smallest < unigram perplexity, got %s", results["perplexity"])
+    extra = {"step": trainer.global_step, "tokens_seen": module.tokens_seen, "run_dir": str(output_dir),
+             "data": datamodule.meta.get("corpus", cfg.data.get("_target_")), "seed": cfg.seed,
+             "results": results["perplexity"] if results else None}
+    tokenizer = datamodule.tokenizer_name
+    path = save_supernet(module.model, output_dir / "supernet.safetensors", tokenizer=tokenizer, extra=extra)
+    summary = {"scale": module.space.name, "tokenizer": datamodule.tokenizer_name, "supernet": str(path), **extra,
+               "table": results}
+    (output_dir / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    log.info("wrote %s and %s", path, output_dir / "results.json")
+    return {"supernet": str(path), "results": results}
