@@ -68,3 +68,21 @@ def plot_comparison(
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     return Path(path)
+
+
+def plot_fronts(runs: Mapping[str, Mapping[str, Any]], path: Path, title: str = "") -> Path:
+    """Pareto fronts of several runs (one per optimizer) over the first two objectives, raw units."""
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for k, (opt, r) in enumerate(sorted(runs.items())):
+        a, b = r["objectives"][:2]
+        P = np.array([[e["objectives"][a], e["objectives"][b]] for e in r["pareto_front"]]).reshape(-1, 2)
+        P = P[np.argsort(P[:, 0])]
+        ax.step(P[:, 0], P[:, 1], where="post", c=f"C{k}", alpha=0.8)
+        ax.scatter(P[:, 0], P[:, 1], s=14, c=f"C{k}", label=f"{opt} ({len(P)})")
+        ax.set_xlabel(_label(r, a))
+        ax.set_ylabel(_label(r, b))
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return Path(path)

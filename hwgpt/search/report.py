@@ -3,9 +3,9 @@
 Reads every ``results.json`` below the directory, groups runs by problem (scale, objectives,
 devices, noise), and per optimizer reports the final hypervolume (mean ± standard error over
 seeds), the hypervolume of the medians, the mean rank among optimizers on the same seed (1 =
-best) and the optimizer's wall time. Writes ``report.md``, ``report.csv`` and one
-``report_<problem>.png`` (mean hypervolume curve ± s.e.) per problem into the directory (or
-``--out``), and prints the markdown table.
+best) and the optimizer's wall time. Writes ``report.md``, ``report.csv``, and per problem
+``report_<i>.png`` (mean hypervolume curve ± s.e.) and ``fronts_<i>.png`` (each optimizer's
+Pareto front at its lowest seed) into the directory (or ``--out``), and prints the markdown table.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwgpt.search.plots import plot_comparison
+from hwgpt.search.plots import plot_comparison, plot_fronts
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,11 @@ def report(root: Path, out: Path | None = None) -> pd.DataFrame:
     (out / "report.md").write_text(to_markdown(table) + "\n")
     for i, problem in enumerate(sorted(table["problem"].unique())):
         plot_comparison(curves(runs, problem), out / f"report_{i}.png", title=problem)
+        first_seed = {}  # the Pareto front of each optimizer's lowest seed
+        for r in sorted((r for r in runs if problem_of(r) == problem), key=lambda r: r["seed"]):
+            first_seed.setdefault(r["optimizer"], r)
+        seed = min(r["seed"] for r in first_seed.values())
+        plot_fronts(first_seed, out / f"fronts_{i}.png", title=f"{problem}: Pareto fronts (lowest seed, {seed})")
     log.info("%d runs aggregated into %s", len(runs), out)
     return table
 

@@ -39,7 +39,7 @@ def test_report_command_on_a_multirun_dir(search_cfg, tmp_path: Path, capsys) ->
     main([str(root)])
     printed = capsys.readouterr().out
     assert "| rs |" in printed and "| ls |" in printed and "±" in printed
-    for name in ("report.md", "report.csv", "report_0.png"):
+    for name in ("report.md", "report.csv", "report_0.png", "fronts_0.png"):
         assert (root / name).is_file()
     rs = [json.loads((root / str(j) / "results.json").read_text())["hypervolume"] for j in (0, 1)]
     assert f"{np.mean(rs):.4f}" in printed
