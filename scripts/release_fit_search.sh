@@ -22,8 +22,8 @@ taskset -c 0 "$PY" search.py -m optimizer=rs,morea,nsga2,ls,rsbo,lsbo,ehvi seed=
 "$PY" -m hwgpt.surrogates.fit scale=tiny device=cpu 'metrics=[energy]' hydra.run.dir=outputs/fit/tiny_energy
 "$PY" -m hwgpt.surrogates.fit scale=s device=cpu hydra.run.dir=outputs/fit/s
 # Paper analyses on the fitted surrogates (correlation matrix, ECDF per architectural choice).
-"$PY" -m hwgpt.surrogates.analysis scale=tiny device=cpu metric=energy hydra.run.dir=outputs/analysis/tiny
-"$PY" -m hwgpt.surrogates.analysis scale=s device=cpu metric=energy hydra.run.dir=outputs/analysis/s
+"$PY" -m hwgpt.surrogates.analysis scale=tiny device=cpu stratify=energy hydra.run.dir=outputs/analysis/tiny
+"$PY" -m hwgpt.surrogates.analysis scale=s device=cpu stratify=energy hydra.run.dir=outputs/analysis/s
 
 # The store, exported and shipped (small).
 mkdir -p hwgpt/artifacts/measurements

@@ -2,7 +2,7 @@
 
 Command line (Hydra, config ``conf/analysis.yaml``)::
 
-    python -m hwgpt.surrogates.analysis scale=tiny device=cpu [metric=energy] [n_archs=10000] [artifacts_dir=...]
+    python -m hwgpt.surrogates.analysis scale=tiny device=cpu [stratify=energy] [n_archs=10000] [artifacts_dir=...]
 
 On ``n_archs`` uniformly sampled architectures, predicted by the surrogates (medians):
 
@@ -162,7 +162,7 @@ def run(cfg: Any) -> tuple[dict[str, Any], Benchmark]:
     """Entry point behind ``python -m hwgpt.surrogates.analysis`` (config ``conf/analysis.yaml``)."""
     bench = Benchmark(scale=cfg.scale.name, device=cfg.device.name if cfg.get("device") else None,
                       artifacts_dir=cfg.get("artifacts_dir"))
-    metric = cfg.get("metric")
+    metric = cfg.get("stratify")
     if metric is None:  # energy as in the paper, else the first hardware metric there is
         metric = next((m for m in ("energy", "latency", "memory") if m in bench.metrics), bench.metrics[0])
     if cfg.n_archs < 10:

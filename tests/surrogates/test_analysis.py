@@ -40,3 +40,15 @@ def test_importance_finds_the_driving_dimension() -> None:
     v = np.exp(g["a"].to_numpy() + 0.1 * rng.normal(size=3000))
     imp = importance(v, g)
     assert imp["a"]["eta2"] > 0.9 > 0.05 > imp["b"]["eta2"] and imp["a"]["ks_max"] > 0.9
+
+
+def test_stratified_metric_is_an_override(artifacts_dir: Path, tmp_path: Path, device: str) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("analysis", overrides=["n_archs=200", f"artifacts_dir={artifacts_dir}", "stratify=memory"])
+    GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+        cfg.device = {"name": device}
+    summary, _ = run(cfg)
+    assert summary["metric"] == "memory" and (tmp_path / "ecdf_memory.png").is_file()
