@@ -32,6 +32,7 @@ from hwgpt.data.tokenizer import HFTokenizer, TiktokenTokenizer, Tokenizer, gpt2
 _LAZY = {
     "TokenDataModule": "hwgpt.data.datamodule",
     "SyntheticTokenDataModule": "hwgpt.data.datamodule",
+    "OpenWebTextDataModule": "hwgpt.data.datamodule",
     "prepare_openwebtext": "hwgpt.data.openwebtext",
     "tokenize_to_bin": "hwgpt.data.openwebtext",
 }
@@ -42,6 +43,7 @@ __all__ = [
     "DebianSource",
     "Document",
     "HFTokenizer",
+    "OpenWebTextDataModule",
     "Source",
     "SyntheticTokenDataModule",
     "TextFileSource",

@@ -19,7 +19,6 @@ _LAZY = {
     "perplexities": "hwgpt.training.evaluate",
     "results_table": "hwgpt.training.evaluate",
     "run": "hwgpt.training.run",
-    "OpenWebTextDataModule": "hwgpt.training.data",
 }
 
 __all__ = sorted(_LAZY)
