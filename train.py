@@ -6,17 +6,10 @@ See conf/train.yaml; all logic lives in :func:`hwgpt.training.run.run`.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 # Before torch loads OpenMP: on shared CPUs, spinning OpenMP threads burned 3-6x the CPU time
 # of a training step (2 threads, load ~6 on 2 cores: 8-16 CPU-s vs 2.3 with PASSIVE).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-# The repo root holds profile.py (an entry point), which shadows the standard library's
-# `profile` (imported by cProfile <- torch._dynamo). hwgpt is installed, so drop the root.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
