@@ -194,8 +194,11 @@ def unigram_perplexity(data_dir: Path) -> float:
     meta = validate_prepared(Path(data_dir), check_hash=False)
     if meta is None:
         raise FileNotFoundError(f"{data_dir} is not a complete prepared dataset")
-    vocab = int(meta["vocab_size"])
-    counts = np.bincount(load_split(data_dir, "train"), minlength=vocab).astype(np.float64)
-    logp = np.log((counts + 1.0) / (counts.sum() + vocab))
-    val = np.asarray(load_split(data_dir, "val"))
-    return float(math.exp(-logp[val].mean()))
+    return unigram_perplexity_of(load_split(data_dir, "train"), load_split(data_dir, "val"), int(meta["vocab_size"]))
+
+
+def unigram_perplexity_of(train: np.ndarray, val: np.ndarray, vocab_size: int) -> float:
+    """Validation perplexity of an add-one smoothed unigram model fitted on ``train`` tokens."""
+    counts = np.bincount(np.asarray(train), minlength=vocab_size).astype(np.float64)
+    logp = np.log((counts + 1.0) / (counts.sum() + vocab_size))
+    return float(math.exp(-logp[np.asarray(val)].mean()))

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hwgpt import cost
+from hwgpt.data.prepare import unigram_perplexity, unigram_perplexity_of
 from hwgpt.search_space import Arch, SearchSpace
 from hwgpt.supernet import SuperGPT
 
@@ -63,19 +63,10 @@ def perplexities(
     return {name: math.exp(v / count) for name, v in nll.items()}
 
 
-def unigram_perplexity_of(train: np.ndarray, val: np.ndarray, vocab_size: int) -> float:
-    """Validation perplexity of an add-one smoothed unigram model fitted on ``train`` tokens."""
-    counts = np.bincount(np.asarray(train), minlength=vocab_size).astype(np.float64)
-    logp = np.log((counts + 1.0) / (counts.sum() + vocab_size))
-    return float(math.exp(-logp[np.asarray(val)].mean()))
-
-
 def unigram_of_datamodule(datamodule: Any) -> float:
     """Unigram perplexity of the data behind a (set-up) TokenDataModule or SyntheticTokenDataModule."""
     data_dir = getattr(datamodule, "data_dir", None)
     if data_dir is not None and Path(data_dir, "meta.json").is_file():
-        from hwgpt.data import unigram_perplexity
-
         return unigram_perplexity(Path(data_dir))
     return unigram_perplexity_of(datamodule._train, datamodule._val, datamodule.vocab_size)
 

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from hwgpt import cost
+from hwgpt.data.prepare import unigram_perplexity_of
 from hwgpt.supernet import SuperGPT
-from hwgpt.training.evaluate import format_table, median_arch, perplexities, unigram_perplexity_of
+from hwgpt.training.evaluate import format_table, median_arch, perplexities
 
 
 def test_median_arch_has_median_params(small_space):
