@@ -19,24 +19,32 @@ from typing import Any
 
 import numpy as np
 
+from hwgpt.errors import InvalidInput, InvalidType, check_int, check_seed, check_str
+
 FIELDS = ("embed_dim", "n_layer", "n_head", "mlp_ratio", "bias")
 
 
-def _check_int(name: str, value: Any) -> int:
+def _check_int(name: str, value: Any, what: str = "Arch field") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(
-            f"Arch field {name!r}: expected an int, got {value!r} ({type(value).__name__})"
+        raise InvalidType(
+            f"{what} {name!r}: expected an int, got {value!r} ({type(value).__name__})"
         )
     return int(value)
 
 
+def _check_positive(name: str, value: int, what: str = "Arch field") -> int:
+    if value < 1:
+        raise InvalidInput(f"{what} {name!r}: must be >= 1, got {value}")
+    return value
+
+
 def _check_int_tuple(name: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)):
-        raise ValueError(
+        raise InvalidType(
             f"Arch field {name!r}: expected a tuple of ints (one per layer), got {value!r} "
             f"({type(value).__name__})"
         )
-    return tuple(_check_int(f"{name}[{i}]", v) for i, v in enumerate(value))
+    return tuple(_check_positive(f"{name}[{i}]", _check_int(f"{name}[{i}]", v)) for i, v in enumerate(value))
 
 
 @dataclass(frozen=True)
@@ -58,18 +66,18 @@ class Arch:
     bias: bool
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "embed_dim", _check_int("embed_dim", self.embed_dim))
-        object.__setattr__(self, "n_layer", _check_int("n_layer", self.n_layer))
+        object.__setattr__(self, "embed_dim", _check_positive("embed_dim", _check_int("embed_dim", self.embed_dim)))
+        object.__setattr__(self, "n_layer", _check_positive("n_layer", _check_int("n_layer", self.n_layer)))
         object.__setattr__(self, "n_head", _check_int_tuple("n_head", self.n_head))
         object.__setattr__(self, "mlp_ratio", _check_int_tuple("mlp_ratio", self.mlp_ratio))
         if not isinstance(self.bias, (bool, np.bool_)):
-            raise ValueError(
+            raise InvalidType(
                 f"Arch field 'bias': expected a bool, got {self.bias!r} ({type(self.bias).__name__})"
             )
         object.__setattr__(self, "bias", bool(self.bias))
         for name in ("n_head", "mlp_ratio"):
             if len(getattr(self, name)) != self.n_layer:
-                raise ValueError(
+                raise InvalidInput(
                     f"Arch field {name!r}: needs one entry per layer (n_layer={self.n_layer}), "
                     f"got {len(getattr(self, name))}: {getattr(self, name)!r}"
                 )
@@ -88,11 +96,11 @@ class Arch:
     def from_dict(cls, d: dict[str, Any]) -> Arch:
         """Inverse of :meth:`to_dict`; unknown or missing keys raise ValueError."""
         if not isinstance(d, dict):
-            raise ValueError(f"Arch.from_dict expects a dict, got {type(d).__name__}")
+            raise InvalidType(f"Arch.from_dict expects a dict, got {type(d).__name__}")
         unknown = set(d) - set(FIELDS)
         missing = set(FIELDS) - set(d)
         if unknown or missing:
-            raise ValueError(
+            raise InvalidInput(
                 f"Arch.from_dict: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}; "
                 f"allowed keys are {list(FIELDS)}"
             )
@@ -128,13 +136,23 @@ class SearchSpace:
     bias: tuple[bool, ...] = (True, False)
 
     def __post_init__(self) -> None:
+        check_str("SearchSpace name", self.name)
+        check_str("SearchSpace tokenizer", self.tokenizer)
         for name in ("embed_dim", "n_layer", "n_head", "mlp_ratio"):
             vals = getattr(self, name)
-            if not vals or any(_check_int(name, v) <= 0 for v in vals):
-                raise ValueError(f"SearchSpace {name!r}: needs positive ints, got {vals!r}")
+            if not isinstance(vals, (tuple, list)):
+                raise InvalidType(f"SearchSpace {name!r}: needs a tuple of positive ints, got {vals!r}")
+            if not vals or any(_check_int(name, v, "SearchSpace") <= 0 for v in vals):
+                raise InvalidInput(f"SearchSpace {name!r}: needs positive ints, got {vals!r}")
             object.__setattr__(self, name, tuple(sorted(int(v) for v in vals)))
+        for name in ("vocab_size", "padded_vocab_size", "block_size", "head_size"):
+            _check_positive(name, _check_int(name, getattr(self, name), "SearchSpace"), "SearchSpace")
+        if not isinstance(self.bias, (tuple, list)) or not self.bias or \
+                any(not isinstance(b, (bool, np.bool_)) for b in self.bias):
+            raise InvalidInput(f"SearchSpace 'bias': needs a non-empty tuple of bools, got {self.bias!r}")
+        object.__setattr__(self, "bias", tuple(bool(b) for b in self.bias))
         if self.padded_vocab_size < self.vocab_size:
-            raise ValueError(
+            raise InvalidInput(
                 f"padded_vocab_size ({self.padded_vocab_size}) < vocab_size ({self.vocab_size})"
             )
 
@@ -142,8 +160,8 @@ class SearchSpace:
     @classmethod
     def from_name(cls, name: str) -> SearchSpace:
         """A preset scale: ``tiny``, ``s``, ``m`` or ``l``."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown scale {name!r}; allowed: {sorted(PRESETS)}")
+        if not isinstance(name, str) or name not in PRESETS:
+            raise InvalidInput(f"unknown scale {name!r}; allowed: {sorted(PRESETS)}")
         return PRESETS[name]
 
     @property
@@ -161,6 +179,12 @@ class SearchSpace:
     def max_layers(self) -> int:
         return max(self.n_layer)
 
+    @property
+    def size(self) -> int:
+        """Number of distinct architectures in the space."""
+        per_layer = len(self.n_head) * len(self.mlp_ratio)
+        return len(self.embed_dim) * len(self.bias) * sum(per_layer**n for n in self.n_layer)
+
     # ---------------------------------------------------------------- sampling
     def sample(self, seed: int | np.random.Generator = 0) -> Arch:
         """Uniform sample; per-layer choices are drawn independently.
@@ -168,7 +192,7 @@ class SearchSpace:
         Args:
             seed: An int seed (deterministic) or a numpy Generator to draw from.
         """
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed("seed", seed))
         n_layer = int(rng.choice(self.n_layer))
         return Arch(
             embed_dim=int(rng.choice(self.embed_dim)),
@@ -179,8 +203,16 @@ class SearchSpace:
         )
 
     def sample_unique(self, n: int, seed: int = 0) -> list[Arch]:
-        """``n`` distinct uniform samples (deterministic in ``seed``)."""
-        rng = np.random.default_rng(seed)
+        """``n`` distinct uniform samples (deterministic in ``seed``).
+
+        Raises:
+            InvalidInput: ``n`` is negative or larger than the space (:attr:`size`).
+        """
+        n = check_int("n", n, min=0)
+        if n > self.size:
+            raise InvalidInput(f"n = {n} distinct samples asked for, but scale {self.name!r} has only "
+                               f"{self.size} architectures; allowed: 0 <= n <= {self.size}")
+        rng = np.random.default_rng(check_seed("seed", seed))
         seen: dict[str, Arch] = {}
         while len(seen) < n:
             a = self.sample(rng)
@@ -203,7 +235,7 @@ class SearchSpace:
     def validate(self, arch: Arch) -> Arch:
         """Check that ``arch`` lies in this space; returns it, or raises ValueError."""
         if not isinstance(arch, Arch):
-            raise ValueError(f"expected an hwgpt.Arch, got {type(arch).__name__}")
+            raise InvalidType(f"expected an hwgpt.Arch, got {type(arch).__name__}")
         checks = [
             ("embed_dim", arch.embed_dim, self.embed_dim),
             ("n_layer", arch.n_layer, self.n_layer),
@@ -213,7 +245,7 @@ class SearchSpace:
         checks += [(f"mlp_ratio[{i}]", r, self.mlp_ratio) for i, r in enumerate(arch.mlp_ratio)]
         for name, value, allowed in checks:
             if value not in allowed:
-                raise ValueError(
+                raise InvalidInput(
                     f"Arch field {name!r} = {value!r} is not in scale {self.name!r}; "
                     f"allowed: {list(allowed)}"
                 )
@@ -267,8 +299,22 @@ class SearchSpace:
         return cs
 
     def from_config(self, config: dict[str, Any]) -> Arch:
-        """Decode a Syne Tune config (see :meth:`to_syne_tune`) into a validated Arch."""
-        n = _check_int("n_layer", config["n_layer"])
+        """Decode a Syne Tune config (see :meth:`to_syne_tune`) into a validated Arch.
+
+        Raises:
+            InvalidInput: a key is missing, or a value is outside the space.
+        """
+        if not isinstance(config, dict):
+            raise InvalidType(f"config must be a dict of Syne Tune choices, got {type(config).__name__}")
+        n = _check_int("n_layer", config.get("n_layer"), "config key")
+        if n not in self.n_layer:
+            raise InvalidInput(f"config key 'n_layer' = {n} is not in scale {self.name!r}; "
+                               f"allowed: {list(self.n_layer)}")
+        needed = ["embed_dim", "bias"] + [f"{k}_{i}" for i in range(n) for k in ("n_head", "mlp_ratio")]
+        missing = [k for k in needed if k not in config]
+        if missing:
+            raise InvalidInput(f"config is missing keys {missing}; a config of scale {self.name!r} has "
+                               f"{sorted(self.to_syne_tune())} (see SearchSpace.to_syne_tune)")
         bias = config["bias"]
         if isinstance(bias, numbers.Integral) and not isinstance(bias, bool) and bias in (0, 1):
             bias = bool(bias)
@@ -299,7 +345,7 @@ PRESETS: dict[str, SearchSpace] = {
         "tiny", (64, 128, 256), (4, 5, 6), (2, 4, 8), (2, 3, 4),
         vocab_size=8192, padded_vocab_size=8192, block_size=256, head_size=32, tokenizer="bpe8192",
     ),
-    "s": SearchSpace("s", (196, 392, 784), (10, 11, 12), (4, 8, 12), (2, 3, 4), **_GPT2),
+    "s": SearchSpace("s", (192, 384, 768), (10, 11, 12), (4, 8, 12), (2, 3, 4), **_GPT2),
     "m": SearchSpace("m", (256, 512, 1024), (22, 23, 24), (8, 12, 16), (2, 3, 4), **_GPT2),
     "l": SearchSpace("l", (320, 640, 1280), (34, 35, 36), (8, 16, 20), (2, 3, 4), **_GPT2),
 }
