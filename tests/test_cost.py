@@ -69,3 +69,58 @@ def test_deepspeed_flops_profiler_agrees(monkeypatch) -> None:
     assert macs == cost.macs(arch, space, 1, 128)
     assert n_params == cost.params(arch, space)
     assert 0 < flops - cost.flops(arch, space, 1, 128) < 0.01 * flops
+
+
+@pytest.mark.parametrize("name", ["tiny", "s", "l"])
+def test_arrays_equal_one_by_one(name: str) -> None:
+    """One implementation: a list of archs gives int64 arrays equal to the per-arch ints."""
+    space = SearchSpace.from_name(name)
+    archs = space.sample_unique(25, seed=3) + [space.smallest(), space.largest()]
+    p, f = cost.params(archs, space), cost.flops(archs, space, 2, 64)
+    m = cost.memory(archs, space, 2, 64, torch.bfloat16)
+    assert p.dtype == f.dtype == m.total.dtype == "int64" and len(p) == len(archs)
+    for i, a in enumerate(archs):
+        assert isinstance(cost.params(a, space), int)
+        assert p[i] == cost.params(a, space) and f[i] == cost.flops(a, space, 2, 64)
+        assert m.total[i] == cost.memory(a, space, 2, 64, torch.bfloat16).total
+    assert len(cost.flops([], space)) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        (dict(batch="8"), r"batch must be an integer, got '8'"),
+        (dict(batch=1.5), r"batch must be an integer, got 1.5"),
+        (dict(batch=True), r"batch must be an integer"),
+        (dict(batch=0), r"batch must be >= 1, got 0"),
+        (dict(batch=-1), r"batch must be >= 1, got -1"),
+        (dict(seq_len=0), r"seq_len must be 1 <= seq_len <= 256"),
+        (dict(seq_len=257), r"seq_len must be 1 <= seq_len <= 256 .*got 257"),
+        (dict(seq_len=64.0), r"seq_len must be an integer or None"),
+        (dict(batch=10**15), r"too large"),
+    ],
+)
+@pytest.mark.parametrize("fn", [cost.flops, cost.macs, cost.memory])
+def test_same_validation_everywhere(fn, kwargs: dict, pattern: str) -> None:
+    from hwgpt.errors import InvalidInput
+    from hwgpt.surrogates.features import FeatureSpec, arch_arrays, cost_arrays
+
+    space = SearchSpace.from_name("tiny")
+    for archs in (space.smallest(), [space.smallest(), space.largest()]):
+        with pytest.raises(InvalidInput, match=pattern):
+            fn(archs, space, **kwargs)
+    with pytest.raises(InvalidInput):  # the features go through the same checks
+        spec = FeatureSpec(**{"batch": 1, "seq_len": 64, **{k: v for k, v in kwargs.items()}})
+        cost_arrays(arch_arrays([space.smallest()], space), space, spec)
+
+
+def test_bad_space_and_dtype() -> None:
+    from hwgpt.errors import InvalidInput, InvalidType
+
+    space = SearchSpace.from_name("tiny")
+    with pytest.raises(InvalidType, match="space must be an hwgpt.SearchSpace"):
+        cost.params(space.smallest(), "tiny")
+    with pytest.raises(InvalidInput, match="unknown dtype 'float33'"):
+        cost.memory(space.smallest(), space, dtype="float33")
+    with pytest.raises(InvalidType, match="archs must be an hwgpt.Arch"):
+        cost.flops("arch", space)

@@ -1,8 +1,8 @@
 """Architectures -> feature matrices for the surrogates, vectorised over lists of archs.
 
 The features are the search space's numeric encoding (:meth:`SearchSpace.encode`) followed by
-exact cost features computed in closed form (they equal :mod:`hwgpt.cost` to the last bit,
-see ``tests/surrogates/test_features.py``): parameters, forward FLOPs split by part, the memory
+exact cost features from :func:`hwgpt.cost.breakdown` (the one cost model: the same code and the
+same validation as ``hwgpt.cost.flops`` and friends): parameters, forward FLOPs split by part, the memory
 estimate, and per-arch sums and means of heads and MLP ratios. Cost features that span orders of
 magnitude enter as ``log10``, which trees ignore and the MLP needs.
 
@@ -17,9 +17,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 
+from hwgpt import cost
+from hwgpt.cost import SMALL_BATCH, ArchArrays, arch_arrays, dtype_bytes
+from hwgpt.errors import check_int
 from hwgpt.search_space import Arch, SearchSpace
+
+__all__ = ["COST_FEATURES", "SMALL_BATCH", "ArchArrays", "FeatureSpec", "arch_arrays", "build_features",
+           "cost_arrays", "dtype_bytes", "feature_names", "features"]
 
 COST_FEATURES = (
     "log10_params",
@@ -34,10 +39,6 @@ COST_FEATURES = (
     "ratio_sum",
     "ratio_mean",
 )
-
-
-SMALL_BATCH = 16
-"""Up to this many archs are validated one by one (faster than the vectorised checks)."""
 
 
 @dataclass(frozen=True)
@@ -55,42 +56,12 @@ class FeatureSpec:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        if self.batch < 1 or self.seq_len < 1:
-            raise ValueError(f"FeatureSpec needs batch >= 1 and seq_len >= 1, got {self.batch}, {self.seq_len}")
+        check_int("FeatureSpec batch", self.batch, min=1)
+        check_int("FeatureSpec seq_len", self.seq_len, min=1)
         dtype_bytes(self.dtype)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def dtype_bytes(name: str) -> int:
-    """Bytes per element of the torch dtype called ``name`` (``"float32"``, ``"torch.bfloat16"``...)."""
-    dt = getattr(torch, str(name).removeprefix("torch."), None)
-    if not isinstance(dt, torch.dtype):
-        raise ValueError(f"unknown dtype {name!r}; use a torch dtype name such as 'float32', 'bfloat16', 'float16'")
-    return torch.empty((), dtype=dt).element_size()
-
-
-@dataclass(frozen=True)
-class ArchArrays:
-    """A batch of archs as integer arrays (per-layer slots past ``n_layer`` are 0).
-
-    Attributes:
-        embed: ``(N,)`` embedding dims.
-        n_layer: ``(N,)`` depths.
-        bias: ``(N,)`` 0/1.
-        heads: ``(N, max_layers)`` heads per layer slot.
-        ratios: ``(N, max_layers)`` MLP ratios per layer slot.
-    """
-
-    embed: np.ndarray
-    n_layer: np.ndarray
-    bias: np.ndarray
-    heads: np.ndarray
-    ratios: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.embed)
 
 
 def feature_names(space: SearchSpace) -> list[str]:
@@ -98,82 +69,20 @@ def feature_names(space: SearchSpace) -> list[str]:
     return list(space.feature_names) + list(COST_FEATURES)
 
 
-def _raise_first_invalid(archs: list, space: SearchSpace) -> None:
-    for a in archs:
-        space.validate(a)  # raises the space's own ValueError
-    raise ValueError("invalid architecture batch")  # unreachable unless validate() disagrees
-
-
-def arch_arrays(archs: list[Arch] | tuple[Arch, ...], space: SearchSpace) -> ArchArrays:
-    """Validate and convert archs to integer arrays, without a per-arch ``space.validate`` call.
-
-    Raises:
-        ValueError: the space's own error for the first arch outside ``space``.
-    """
-    L = space.max_layers
-    pads = {n: (0,) * (L - n) for n in range(L + 1)}
-    try:
-        rows = [(a.embed_dim, a.n_layer, a.bias) + a.n_head + pads[a.n_layer] + a.mlp_ratio + pads[a.n_layer]
-                for a in archs]
-    except (AttributeError, KeyError, TypeError):
-        _raise_first_invalid(list(archs), space)
-    if not rows:
-        z = np.zeros(0, np.int64)
-        return ArchArrays(z, z, z, np.zeros((0, L), np.int64), np.zeros((0, L), np.int64))
-    m = np.array(rows, dtype=np.int64)
-    if m.ndim != 2 or m.shape[1] != 3 + 2 * L:
-        _raise_first_invalid(list(archs), space)
-    embed, n_layer, bias, heads, ratios = m[:, 0], m[:, 1], m[:, 2], m[:, 3:3 + L], m[:, 3 + L:]
-    if len(rows) <= SMALL_BATCH:  # per-arch validation is cheaper than the vectorised checks here
-        for a in archs:
-            space.validate(a)
-        return ArchArrays(embed, n_layer, bias, heads, ratios)
-    active = np.arange(L)[None, :] < n_layer[:, None]
-    ok = (
-        np.isin(embed, space.embed_dim)
-        & np.isin(n_layer, space.n_layer)
-        & np.isin(bias, [int(b) for b in space.bias])
-        & np.where(active, np.isin(heads, space.n_head), True).all(axis=1)
-        & np.where(active, np.isin(ratios, space.mlp_ratio), True).all(axis=1)
-    )
-    if not ok.all():
-        space.validate(archs[int(np.argmin(ok))])
-    return ArchArrays(embed, n_layer, bias, heads, ratios)
-
-
 def cost_arrays(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> dict[str, np.ndarray]:
-    """Exact cost quantities of each arch, equal to :mod:`hwgpt.cost` (as float64).
+    """Exact cost quantities of each arch from :func:`hwgpt.cost.breakdown`, as float64.
 
     Returns:
         ``params``, ``macs``, ``flops``, ``attn_flops`` (QK^T and AV), ``proj_flops`` (q/k/v/out),
         ``mlp_flops``, ``head_flops`` (LM head), ``kv_bytes``, ``memory`` (MemoryEstimate.total),
         ``head_sum`` and ``ratio_sum`` (over active layers).
     """
-    if not 1 <= spec.seq_len <= space.block_size:
-        raise ValueError(f"seq_len must be in [1, {space.block_size}] for scale {space.name!r}, got {spec.seq_len}")
-    f64 = np.float64
-    e, b, n = aa.embed.astype(f64), aa.bias.astype(f64), aa.n_layer.astype(f64)
-    hsum, rsum = aa.heads.sum(axis=1).astype(f64), aa.ratios.sum(axis=1).astype(f64)
-    hmax, rmax = aa.heads.max(axis=1).astype(f64), aa.ratios.max(axis=1).astype(f64)
-    hs, T, B = float(space.head_size), float(spec.seq_len), float(spec.batch)
-    N = B * T
-    # Per layer: norm e(1+b); q,k,v,out 4*e*w + 3*b*w + b*e; MLP 2*e*hidden + b*hidden + b*e,
-    # with w = heads * head_size and hidden = ratio * e; summed over layers in closed form.
-    params = (space.padded_vocab_size * e + e * (1 + b)
-              + n * (e * (1 + b) + 2 * b * e) + hs * hsum * (4 * e + 3 * b) + e * rsum * (2 * e + b))
-    head_macs = N * e * space.vocab_size
-    proj_macs = 4 * N * e * hs * hsum
-    attn_macs = 2 * B * T * T * hs * hsum
-    mlp_macs = 2 * N * e * e * rsum
-    macs = head_macs + proj_macs + attn_macs + mlp_macs
-    nbytes = dtype_bytes(spec.dtype)
-    kv = 2 * N * hs * hsum
-    layer_peak = np.maximum(4 * hs * hmax, 2 * rmax * e)
-    act = np.maximum(N * (2 * e + layer_peak), N * (e + space.vocab_size))
+    c = cost.breakdown(aa, space, spec.batch, spec.seq_len, spec.dtype)
+    f = {k: v.astype(np.float64) for k, v in c.items()}
     return {
-        "params": params, "macs": macs, "flops": 2 * macs, "attn_flops": 2 * attn_macs,
-        "proj_flops": 2 * proj_macs, "mlp_flops": 2 * mlp_macs, "head_flops": 2 * head_macs,
-        "kv_bytes": kv * nbytes, "memory": (params + kv + act) * nbytes, "head_sum": hsum, "ratio_sum": rsum,
+        "params": f["params"], "macs": f["macs"], "flops": f["flops"], "attn_flops": 2 * f["attn_macs"],
+        "proj_flops": 2 * f["proj_macs"], "mlp_flops": 2 * f["mlp_macs"], "head_flops": 2 * f["head_macs"],
+        "kv_bytes": f["kv_cache"], "memory": f["memory"], "head_sum": f["head_sum"], "ratio_sum": f["ratio_sum"],
     }
 
 
