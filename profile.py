@@ -43,4 +43,7 @@ else:
         return run(cfg)
 
     if __name__ == "__main__":
+        from hwgpt.surrogates.userdirs import device_argv
+
+        sys.argv = device_argv(sys.argv)  # device=<a name without a config> -> device=local device.name=<name>
         main()

@@ -14,4 +14,9 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from hwgpt.surrogates.userdirs import device_argv
+
+    sys.argv = device_argv(sys.argv)  # device=<a user's own surrogate name> -> device=local device.name=<name>
     main()

@@ -67,6 +67,9 @@ class LiveEvaluator:
             raise ValueError(f"unknown device {name!r} for live evaluation; device configs: {devices.known_devices()}")
         spec = devices.DeviceSpec.from_cfg(OmegaConf.to_container(OmegaConf.load(path)))
         tdev = devices.resolve(spec)
+        from hwgpt.surrogates.new_device import warn_if_other_machine  # issue 13: say when the surrogate is elsewhere
+
+        warn_if_other_machine(space.name, spec, ["latency"], threads)
         parse_dtype(dtype)
         if repeats < 1 or threads < 1:
             raise ValueError(f"live evaluation needs repeats >= 1 and threads >= 1, got {repeats}, {threads}")

@@ -91,7 +91,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not isinstance(metric, Metric):
         raise TypeError(f"metric config must instantiate an hwgpt.profiling.base.Metric, got {type(metric).__name__}")
     ctx = Context(space, tdev, spec.name, settings, int(cfg.seed))
-    archs = arch_set(space, int(cfg.n_archs), int(cfg.seed))
+    from hwgpt.surrogates import new_device  # fit=true: checks, identity warning, design of archs (issue 13)
+
+    design = new_device.before_profiling(cfg, space, spec, list(metric.outputs))
+    archs = design if design is not None else arch_set(space, int(cfg.n_archs), int(cfg.seed))
     t_start = time.perf_counter()
     metric.setup(ctx)  # checkpoint, data, counters: fails before the store is touched
     try:
@@ -103,6 +106,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     finally:
         metric.close()
     log.info("done: %s", summary)
+    # Final step, fit=true only: the new device's surrogates by transfer (hwgpt.surrogates.new_device).
+    if (fitted := new_device.after_profiling(cfg, summary, space, spec, list(metric.outputs))) is not None:
+        summary["fit"] = fitted
     return summary
 
 

@@ -50,8 +50,14 @@ def package_root() -> Traversable:
     return resources.files("hwgpt").joinpath("artifacts", "surrogates")
 
 
-def resolve_root(artifacts_dir: str | Path | None) -> Traversable:
-    return package_root() if artifacts_dir is None else Path(artifacts_dir)
+def resolve_root(artifacts_dir: str | Path | None, scale: str | None = None, device: str | None = None) -> Traversable:
+    """``artifacts_dir``; without one, the user's root for a (scale, device) it holds, else the package's."""
+    if artifacts_dir is None:
+        from hwgpt.surrogates import userdirs  # $HWGPT_HOME/surrogates (python profile.py ... fit=true)
+
+        user = userdirs.root_for(scale, device) if scale and device else None
+        return package_root() if user is None else user
+    return Path(artifacts_dir)
 
 
 def _sha(data: bytes) -> str:
@@ -96,12 +102,16 @@ def available(artifacts_dir: str | Path | None = None) -> dict[str, dict[str, li
             metrics = sorted(f.name[: -len(META_SUFFIX)] for f in dd.iterdir() if f.name.endswith(META_SUFFIX))
             if metrics:
                 out.setdefault(sd.name, {})[dd.name] = metrics
+    if artifacts_dir is None:
+        from hwgpt.surrogates import userdirs
+
+        out = userdirs.merge(out)
     return out
 
 
 def read_meta(scale: str, device: str, metric: str, artifacts_dir: str | Path | None = None) -> dict[str, Any]:
     """The metadata of one artifact (no model files read)."""
-    path = resolve_root(artifacts_dir).joinpath(scale, device, f"{metric}{META_SUFFIX}")
+    path = resolve_root(artifacts_dir, scale, device).joinpath(scale, device, f"{metric}{META_SUFFIX}")
     try:
         meta = json.loads(path.read_bytes())
     except FileNotFoundError as e:
@@ -117,6 +127,8 @@ def read_meta(scale: str, device: str, metric: str, artifacts_dir: str | Path | 
     for k, v in (("scale", scale), ("device", device), ("metric", metric)):
         if meta.get(k) != v:
             raise ArtifactError(f"surrogate metadata {path} says {k}={meta.get(k)!r}, expected {v!r}")
+    if meta.get("kind") == "transfer":
+        import hwgpt.surrogates.transfer  # noqa: F401 - registers the kind of new-device surrogates
     if meta.get("kind") not in KINDS:
         raise ArtifactError(f"surrogate metadata {path}: unknown kind {meta.get('kind')!r}; allowed {sorted(KINDS)}")
     return meta
@@ -130,7 +142,7 @@ def load(scale: str, device: str, metric: str, artifacts_dir: str | Path | None 
         ArtifactError: naming the file and what is wrong with it.
     """
     meta = read_meta(scale, device, metric, artifacts_dir)
-    d = resolve_root(artifacts_dir).joinpath(scale, device)
+    d = resolve_root(artifacts_dir, scale, device).joinpath(scale, device)
     meta_path = d.joinpath(f"{metric}{META_SUFFIX}")
     space = space or SearchSpace.from_name(scale)
     if list(meta.get("features", {}).get("names", [])) != feature_names(space):
@@ -163,12 +175,12 @@ def load_shared(scale: str, device: str, metric: str, artifacts_dir: str | Path 
     Several :class:`hwgpt.Benchmark` objects (one per device in a search) share one loaded copy;
     a re-fitted artifact has new metadata and is loaded afresh.
     """
-    path = resolve_root(artifacts_dir).joinpath(scale, device, f"{metric}{META_SUFFIX}")
+    path = resolve_root(artifacts_dir, scale, device).joinpath(scale, device, f"{metric}{META_SUFFIX}")
     try:
         digest = _sha(path.read_bytes())
     except FileNotFoundError:
         return load(scale, device, metric, artifacts_dir, space)  # raises the clear error
-    key = (str(resolve_root(artifacts_dir)), scale, device, metric, digest)
+    key = (str(resolve_root(artifacts_dir, scale, device)), scale, device, metric, digest)
     if key not in _SHARED:
         _SHARED[key] = load(scale, device, metric, artifacts_dir, space)
     return _SHARED[key]
