@@ -75,11 +75,87 @@ def test_interval_and_observations(bench: hwgpt.Benchmark) -> None:
     assert lo9 <= lo5 <= med <= hi5 <= hi9
     a, b = bench.sample_observation(arch, "latency", seed=3), bench.sample_observation(arch, "latency", seed=3)
     assert a == b and a > 0
-    draws = bench.sample_observations([arch] * 4000, "latency", seed=0)
+    draws = bench.sample_observations([arch] * 4000, "latency", seed=np.arange(4000))
     assert np.mean((draws >= lo9) & (draws <= hi9)) == pytest.approx(0.9, abs=0.02)
     assert np.median(draws) == pytest.approx(med, rel=0.05)
     ppl = bench.query(arch, ["perplexity"])["perplexity"]
     assert bench.sample_observation(arch, "perplexity") == pytest.approx(ppl)  # deterministic metric
+
+
+def test_draws_are_independent_and_keyed(bench: hwgpt.Benchmark) -> None:
+    """Different archs, metrics, devices and seeds give independent draws; the same key the same draw."""
+    from scipy.stats import spearmanr
+
+    a, b = bench.space.sample_unique(2, seed=11)
+    seeds = np.arange(3000)
+    la = bench.sample_observations([a] * 3000, "latency", seed=seeds)
+    lb = bench.sample_observations([b] * 3000, "latency", seed=seeds)
+    ea = bench.sample_observations([a] * 3000, "energy", seed=seeds)
+    ga = bench.sample_observations([a] * 3000, "latency@gpu", seed=seeds)
+    for other in (lb, ea, ga):
+        assert abs(spearmanr(la, other)[0]) < 0.08  # |rho| of independent samples: ~N(0, 1/sqrt(3000))
+    # keyed: single, batched, any order, a fresh object, another Benchmark (fresh cache): the same draw
+    single = [bench.sample_observation(a, "latency", seed=int(s)) for s in seeds[:50]]
+    assert np.array_equal(la[:50], single)
+    fresh = hwgpt.Benchmark("tiny", "cpu", artifacts_dir=bench.artifacts_dir)
+    copy = hwgpt.Arch.from_dict(a.to_dict())
+    assert fresh.sample_observation(copy, "latency", seed=7) == la[7]
+    mixed = bench.sample_observations([b, a, b], "latency", seed=np.array([5, 6, 7]))
+    assert mixed[1] == la[6] and mixed[2] == lb[7]
+
+
+def test_repeats_aggregate_draws(bench: hwgpt.Benchmark) -> None:
+    """An observation over r repeats is the median of r draws: less noisy, single == batched."""
+    arch = bench.space.sample(4)
+    seeds = np.arange(2000)
+    one = bench.sample_observations([arch] * 2000, "latency", seed=seeds)
+    ten = bench.sample_observations([arch] * 2000, "latency", seed=seeds, repeats=10)
+    assert np.std(np.log(ten)) < 0.6 * np.std(np.log(one))
+    assert ten[3] == bench.sample_observation(arch, "latency", seed=3, repeats=10)
+    even = bench.sample_observations([arch], "latency", seed=5, repeats=4)[0]
+    draws = sorted(bench._table("latency").value(bench._table("latency").lookup(arch), u) for u in
+                   sorted(hwgpt.benchmark.keyed_uniform(5, int(arch.id, 16), bench._table("latency").stream, r)
+                          for r in range(4)))
+    assert even == pytest.approx(0.5 * (draws[1] + draws[2]))
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        bench.sample_observation(arch, "latency", repeats=0)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        bench.sample_observation(arch, "latency", seed=-1)
+
+
+def test_cached_quantiles_equal_the_surrogate(bench: hwgpt.Benchmark) -> None:
+    """The compiled trees reproduce XGBoost's predictions (to float32 rounding)."""
+    from hwgpt.fast_predict import compile_surrogate
+    from hwgpt.surrogates.features import arch_arrays, features
+
+    archs = bench.space.sample_unique(200, seed=3)
+    for metric in ("latency", "energy", "perplexity"):
+        s = bench.surrogate(metric)
+        X = features(arch_arrays(archs, bench.space), bench.space, s.spec)
+        Q, med = compile_surrogate(s)(X)
+        np.testing.assert_allclose(Q, s.quantiles(X), atol=1e-5)
+        np.testing.assert_allclose(med, s._median(X), atol=1e-5)
+        one = compile_surrogate(s)(X[:1])[0]
+        np.testing.assert_allclose(one, Q[:1], atol=1e-12)
+    meds = bench.query(archs, ["latency"])["latency"]
+    np.testing.assert_allclose([bench.median(a, "latency") for a in archs], meds, rtol=1e-5)
+
+
+def test_simulated_seconds_formula(bench: hwgpt.Benchmark) -> None:
+    arch = bench.space.sample(6)
+    lat = bench.query(arch, ["latency"])["latency"]
+    gpu = bench.query(arch, ["latency@gpu"])["latency@gpu"]
+    p = hwgpt.benchmark.MeasurementProtocol(repeats=10, warmup=1, perplexity_tokens=2560, overhead_seconds=2.0)
+    spec = bench.surrogate("latency").spec
+    got = bench.simulated_seconds(arch, ["perplexity", "latency", "energy"], p)
+    expected = 2.0 + (1 + 10 * 2) * lat + 2560 / (spec.batch * spec.seq_len) * lat
+    assert got == pytest.approx(expected, rel=1e-6)
+    two = bench.simulated_seconds(arch, ["latency", "latency@gpu"], p)
+    assert two == pytest.approx(2.0 + 11 * lat + 11 * gpu, rel=1e-6)
+    assert bench.simulated_seconds(arch, ["params", "flops"], p) == 2.0
+    assert bench.simulated_seconds(arch, ["latency"], p, repeats=1) < bench.simulated_seconds(arch, ["latency"], p)
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        hwgpt.benchmark.MeasurementProtocol(repeats=0)
 
 
 def test_report(bench: hwgpt.Benchmark) -> None:

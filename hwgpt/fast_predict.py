@@ -1,0 +1,208 @@
+"""Fast, exact re-implementations of the surrogates' raw predictions for :class:`hwgpt.Benchmark`'s cache.
+
+XGBoost's ``inplace_predict`` costs ~0.25 ms per call for a single row (call overhead, not trees),
+and a quantile surrogate needs two calls. The trees themselves are small (depth 3-5, a few
+hundred to a few thousand of them), so a numpy walk of all trees at once costs tens of µs. This
+module turns an ``xgboost.Booster`` into flat arrays once (:class:`CompiledTrees`) and evaluates
+them with XGBoost's own rule (float32 features, ``x < split`` goes left, missing follows
+``default_left``, per-output sums of leaf values plus ``base_score``).
+
+:func:`compile_surrogate` mirrors ``QuantileSurrogate._raw_quantiles`` / ``PointSurrogate._median``
+on these arrays; surrogates of another kind (the NumPy MLP is already fast) keep their own
+methods. ``tests/test_benchmark.py`` checks that the results equal XGBoost's to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+from hwgpt.surrogates import conformal
+from hwgpt.surrogates.surrogate import Surrogate
+
+_CHUNK = 1 << 20
+"""Rows x trees evaluated per block (bounds the temporary arrays to a few tens of MB)."""
+
+
+class CompiledTrees:
+    """All trees of one gbtree booster as complete binary trees in heap order (flat arrays).
+
+    Every tree is re-laid as a complete tree of the booster's maximum depth ``D``: a leaf above
+    the bottom level is pushed down (the splits below it send every row left, threshold +inf;
+    the bottom slots below it hold its value). Walking a row is then
+    ``slot -> 2 slot + 1 + (x[feature] >= threshold)``, ``D`` times, for all trees at once.
+
+    Several boosters can be compiled together (one walk for all): their outputs are concatenated
+    in order.
+
+    Args:
+        *boosters: Trained ``xgboost.Booster`` objects (``gbtree``, numerical splits).
+
+    Raises:
+        ValueError: a booster this evaluator does not cover (dart, linear, categorical splits).
+    """
+
+    def __init__(self, *boosters: object) -> None:
+        trees: list[dict] = []
+        groups, bases = [], []
+        for booster in boosters:
+            model = json.loads(bytes(booster.save_raw("json")))["learner"]
+            gb = model["gradient_booster"]
+            if gb.get("name") != "gbtree":
+                raise ValueError(f"only gbtree boosters compile, got {gb.get('name')!r}")
+            param = model["learner_model_param"]
+            n_out = max(1, int(param.get("num_target", "1")), int(param.get("num_class", "0")))
+            base = np.array([float(v) for v in param["base_score"].strip("[]").split(",")], dtype=np.float64)
+            groups.append(np.asarray(gb["model"]["tree_info"], dtype=np.int64) + sum(len(b) for b in bases))
+            bases.append(np.repeat(base, n_out) if len(base) == 1 else base)
+            trees += gb["model"]["trees"]
+        self.base_score = np.concatenate(bases)
+        self.n_outputs = len(self.base_score)
+        self.group = np.concatenate(groups)
+        for t in trees:
+            if any(t.get("split_type", [])) or t.get("categories"):
+                raise ValueError("categorical splits are not supported by the compiled evaluator")
+        self.n_trees = T = len(trees)
+        self.depth = D = max([_depth(t["left_children"], t["right_children"]) for t in trees] + [1])
+        n_int, n_leaf = (1 << D) - 1, 1 << D
+        feat = np.zeros((T, n_int), dtype=np.int64)
+        thr = np.full((T, n_int), np.inf, dtype=np.float32)
+        dleft = np.ones((T, n_int), dtype=bool)
+        val = np.zeros((T, n_leaf), dtype=np.float32)
+        for i, t in enumerate(trees):
+            left, right = t["left_children"], t["right_children"]
+            cond, split, dl = t["split_conditions"], t["split_indices"], t["default_left"]
+            stack = [(0, 0, 0)]  # (xgboost node, heap slot, level)
+            while stack:
+                node, slot, level = stack.pop()
+                if left[node] < 0:
+                    width = 1 << (D - level)
+                    first = (slot + 1) * width - 1 - n_int
+                    val[i, first:first + width] = cond[node]
+                    continue
+                feat[i, slot], thr[i, slot], dleft[i, slot] = split[node], cond[node], bool(dl[node])
+                stack += [(left[node], 2 * slot + 1, level + 1), (right[node], 2 * slot + 2, level + 1)]
+        self._feat, self._thr, self._dleft, self._val = feat.ravel(), thr.ravel(), dleft.ravel(), val.ravel()
+        self._off = (np.arange(T, dtype=np.int64) * n_int)[None, :]
+        self._leaf_off = (np.arange(T, dtype=np.int64) * n_leaf - n_int)[None, :]
+        order = np.argsort(self.group, kind="stable")  # trees grouped by output: one reduceat sums them
+        counts = np.bincount(self.group, minlength=self.n_outputs)
+        self._order = order
+        self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._sorted = bool((order == np.arange(T)).all())
+        self._reduce = bool((counts > 0).all())
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Raw predictions ``(n,)`` (one output) or ``(n, n_outputs)``, float64 of float32 sums."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        n = len(X)
+        out = np.empty((n, self.n_outputs), dtype=np.float64)
+        step = max(1, _CHUNK // max(1, self.n_trees))
+        for a in range(0, n, step):
+            out[a:a + step] = self._predict_block(X[a:a + step])
+        return out[:, 0] if self.n_outputs == 1 else out
+
+    def _predict_block(self, X: np.ndarray) -> np.ndarray:
+        n, F = X.shape
+        if n == 1 and not np.isnan(X).any():
+            return self._predict_one(X[0])
+        has_nan = bool(np.isnan(X).any())
+        flat = X.ravel()
+        row_off = (np.arange(n, dtype=np.int64) * F)[:, None]
+        slot = np.zeros((n, self.n_trees), dtype=np.int64)
+        for _ in range(self.depth):
+            g = slot + self._off
+            x = flat.take(self._feat.take(g) + row_off)
+            right = x >= self._thr.take(g)
+            if has_nan:
+                right = np.where(np.isnan(x), ~self._dleft.take(g), right)
+            slot = 2 * slot + 1 + right
+        leaves = self._val.take(slot + self._leaf_off)  # (n, T) float32
+        if not self._sorted:
+            leaves = leaves[:, self._order]
+        if self._reduce:
+            sums = np.add.reduceat(leaves, self._starts, axis=1, dtype=np.float32)
+        else:
+            sums = np.stack([leaves[:, self.group[self._order] == g].sum(axis=1, dtype=np.float32)
+                             for g in range(self.n_outputs)], axis=1)
+        return sums.astype(np.float64) + self.base_score[None, :]
+
+    def _predict_one(self, x: np.ndarray) -> np.ndarray:
+        """One row without NaN: the same walk on 1-D arrays (fewer numpy calls)."""
+        off = self._off[0]
+        slot = np.zeros(self.n_trees, dtype=np.int64)
+        for _ in range(self.depth):
+            g = slot + off
+            slot = slot * 2 + 1 + (x.take(self._feat.take(g)) >= self._thr.take(g))
+        leaves = self._val.take(slot + self._leaf_off[0])
+        if not self._sorted:
+            leaves = leaves[self._order]
+        if self._reduce:
+            sums = np.add.reduceat(leaves, self._starts, dtype=np.float32)
+        else:
+            sums = np.array([leaves[self.group[self._order] == g].sum(dtype=np.float32)
+                             for g in range(self.n_outputs)], dtype=np.float32)
+        return (sums.astype(np.float64) + self.base_score)[None, :]
+
+
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    """Number of edges on the longest root-to-leaf path."""
+    depth, frontier = 0, [0]
+    while True:
+        nxt = [c for i in frontier for c in (left[i], right[i]) if c >= 0]
+        if not nxt:
+            return depth
+        depth, frontier = depth + 1, nxt
+
+
+def compile_surrogate(s: Surrogate) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``X -> (quantiles (n, K), median (n,))`` in fit space, equal to ``(s.quantiles(X), s._median(X))``.
+
+    The quantiles are calibrated and non-crossing; the median is the surrogate's point prediction
+    (what :meth:`hwgpt.Benchmark.query` answers). XGBoost-based quantile and point surrogates are
+    evaluated on :class:`CompiledTrees`; any other surrogate falls back to its own methods.
+    """
+    import xgboost as xgb
+
+    from hwgpt.surrogates.predictor import PointSurrogate
+    from hwgpt.surrogates.quantile import QuantileSurrogate
+
+    shift = np.zeros(len(s.levels))
+    for key, (i, j) in conformal.central_pairs(s.levels).items():
+        c = s.corrections.get(key, 0.0)
+        shift[i] -= c
+        shift[j] += c
+
+    def calibrate(raw: np.ndarray) -> np.ndarray:  # conformal.apply_corrections as one vector add
+        return np.sort(np.sort(raw, axis=-1) + shift, axis=-1)
+
+    def margin_of(base):  # noqa: ANN001, ANN202 - LinearBase or None
+        return (lambda X: base.predict(X)) if base is not None else (lambda X: np.zeros(len(X)))
+
+    try:
+        if isinstance(s, QuantileSurrogate):
+            both = CompiledTrees(s.median_booster, s.outer_booster)  # output 0: the median booster
+            margin, from_median, k = margin_of(s.base), bool(s.meta.get("outer_from_median")), s.median_index
+
+            def quantiles(X: np.ndarray) -> np.ndarray:
+                m0 = margin(X)
+                raw = both.predict(X).reshape(len(X), -1)
+                med = raw[:, 0] + m0
+                outer = raw[:, 1:] + (med if from_median else m0)[:, None]
+                return calibrate(np.insert(outer, k, med, axis=1)), med
+
+            return quantiles
+        if isinstance(s, PointSurrogate) and isinstance(s.model, xgb.Booster):
+            trees, margin = CompiledTrees(s.model), margin_of(s.base)
+            K = len(s.levels)
+
+            def point(X: np.ndarray) -> np.ndarray:
+                med = trees.predict(X).reshape(-1) + margin(X)
+                return calibrate(np.repeat(med[:, None], K, axis=1)), med
+
+            return point
+    except ValueError:
+        pass
+    return lambda X: (s.quantiles(X), s._median(X))
