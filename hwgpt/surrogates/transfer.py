@@ -504,6 +504,14 @@ def _unadapted(src: Surrogate, X: np.ndarray, obs: list[np.ndarray]) -> dict[str
     return out
 
 
+def _source_meta(s: Surrogate) -> dict[str, Any]:
+    """A source's metadata as embedded in a transfer artifact (its kind and model-file roles included)."""
+    meta = {**s.meta, "kind": s.kind}
+    if "files" not in meta:
+        meta["files"] = {role: {"name": role} for role in s.model_files()}
+    return meta
+
+
 def fit_transfer(
     df: pd.DataFrame, space: SearchSpace, metric: str, device: str, sources: dict[str, Surrogate],
     settings: TransferSettings | None = None, device_identity: dict[str, Any] | None = None,
@@ -560,7 +568,7 @@ def fit_transfer(
                                                                                           0.0),
                       "n_archs": core.n_calibration},
         "transfer": {"core": core.to_dict(), "columns": names,
-                     "sources": {d: {"meta": sources[d].meta} for d in used}},
+                     "sources": {d: {"meta": _source_meta(sources[d])} for d in used}},
     }
     meta["report"] = {
         "model": meta["model"], "method": core.method, "n_archs_train": len(ids),
