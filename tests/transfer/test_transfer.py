@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import kendalltau
+from transfer_helpers import DEVICES
 
 import hwgpt
 from hwgpt.surrogates import artifacts, transfer, userdirs
 from hwgpt.surrogates.features import build_features
 from hwgpt.surrogates.fit import FitSettings, fit_metric
-
-from conftest import DEVICES
 
 
 @pytest.fixture(scope="module")
