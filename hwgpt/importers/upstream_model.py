@@ -70,7 +70,7 @@ GPU_DTYPE: dict[str, str] = {
 MEMORY_DTYPE: dict[str, str] = {"a100": "bfloat16", "rtx2080": "float16"}
 
 #: upstream directory suffix (``raw_results_hw/latency_<dir>{,_m,_l}``) -> the device name upstream's API
-#: uses (``hwgpt/api.py:38-52`` at HEAD). Directory and API name are the same for every GPU.
+#: uses (``hwgpt/api.py:38-52`` at HEAD, ``self.device_list``). Directory and API name are the same for every GPU.
 GPU_DIRS: dict[str, str] = {d: d for d in ("a100", "a40", "a6000", "h100", "P100", "rtx2080", "rtx3080", "v100")}
 
 #: CPU host directory (``raw_results_hw/latency_<dir>{,_m,_l}``) -> CPU model, as upstream's API names it.
