@@ -39,7 +39,7 @@ from hwgpt.surrogates.surrogate import DEFAULT_LEVELS, EXACT_METRICS, POINT_METR
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "scale_shift", "embedding", "scratch")
-MIN_ARCHS = {"scale_shift": 4, "embedding": 6, "scratch": 6, "auto": 4}
+MIN_ARCHS = {"scale_shift": 4, "embedding": 5, "scratch": 5, "auto": 4}
 """Fewest architectures each method fits and calibrates from (leave-one-out needs a spare one)."""
 COST_COLUMNS = ("log10_flops", "log10_params", "log10_attn_flops", "log10_mlp_flops", "log10_memory",
                 "n_layer", "embed_dim", "bias", "head_mean", "ratio_mean")
