@@ -37,10 +37,15 @@ else:
 
     @hydra.main(version_base="1.3", config_path="conf", config_name="profile")
     def main(cfg: DictConfig) -> dict[str, Any]:
-        """Hydra entry point: delegates to :func:`hwgpt.profiling.runner.run`."""
+        """Hydra entry point: delegates to :func:`hwgpt.profiling.runner.run`.
+
+        A bad option, a store problem, Ctrl-C or SIGTERM ends with one line (also in the run
+        directory's log) and exit status 2 or 130; the store keeps everything written.
+        """
+        from hwgpt.errors import cli_main
         from hwgpt.profiling.runner import run
 
-        return run(cfg)
+        return cli_main(run, cfg, what="profile.py")
 
     if __name__ == "__main__":
         from hwgpt.surrogates.userdirs import device_argv

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from hwgpt.checkpoint import load_supernet, shipped_checkpoint
+from hwgpt.errors import InvalidInput, check_int
 from hwgpt.profiling.base import Context, Metric
 from hwgpt.profiling.store import Observation, Settings, Store
 from hwgpt.search_space import Arch, SearchSpace
@@ -105,15 +106,20 @@ class QualityMetric(Metric):
 
     def __init__(
         self, outputs: Sequence[str] = ("perplexity", "accuracy"), windows: int = 32, batch_size: int = 8,
-        checkpoint: str | None = None, data: Callable[..., Any] = token_data,
+        checkpoint: str | None = None, data: Callable[..., Any] = token_data, first_window: int = 0,
     ) -> None:
+        if isinstance(outputs, str) or not all(isinstance(o, str) for o in outputs):
+            raise InvalidInput(f"metric.outputs must be a list of metric names, got {outputs!r}; "
+                               f"allowed {sorted(UNITS)}")
         bad = [o for o in outputs if o not in UNITS]
         if bad or not outputs:
-            raise ValueError(f"quality outputs {list(outputs)}: allowed {sorted(UNITS)}")
-        if windows < 1 or batch_size < 1:
-            raise ValueError(f"quality needs windows >= 1 and batch_size >= 1, got {windows}, {batch_size}")
+            raise InvalidInput(f"metric.outputs {list(outputs)}: allowed {sorted(UNITS)}")
+        windows = check_int("metric.windows", windows, min=1)
+        batch_size = check_int("metric.batch_size", batch_size, min=1)
+        first_window = check_int("metric.first_window", first_window, min=0)
         self.outputs = tuple(outputs)
         self.windows, self.batch_size, self.checkpoint = windows, batch_size, checkpoint
+        self.first_window = first_window
         self.chunk_size = 1
         self._data = data
 
@@ -124,17 +130,25 @@ class QualityMetric(Metric):
         super().setup(ctx)
         space, block = ctx.space, ctx.space.block_size
         path = resolve_checkpoint(self.checkpoint, space.name)
-        dm = self._data(space, block_size=block, batch_size=self.batch_size, val_tokens=self.windows * (block + 1))
+        first, last = self.first_window, self.first_window + self.windows
+        dm = self._data(space, block_size=block, batch_size=self.batch_size, val_tokens=last * (block + 1))
         dm.prepare_data()
         dm.setup("validate")
-        self._batches = [(x.to(ctx.device), y.to(ctx.device)) for x, y in dm.val_dataloader()]
-        n_windows = sum(len(x) for x, _ in self._batches)
+        pairs = [(x, y) for xb, yb in dm.val_dataloader() for x, y in zip(xb, yb, strict=True)][first:last]
+        self._batches = [
+            (torch.stack([x for x, _ in pairs[i:i + self.batch_size]]).to(ctx.device),
+             torch.stack([y for _, y in pairs[i:i + self.batch_size]]).to(ctx.device))
+            for i in range(0, len(pairs), self.batch_size)
+        ]
+        n_windows = len(pairs)
+        if n_windows == 0:
+            raise InvalidInput(f"metric.first_window={first}: the validation split has fewer windows than that")
         if n_windows < self.windows:
             log.warning("validation split holds only %d of the %d windows asked for", n_windows, self.windows)
         self._supernet, meta = load_supernet(path, scale=space.name, tokenizer=dm.tokenizer_name, dtype=ctx.dtype)
         self._supernet.to(ctx.device)
         self._info = {"checkpoint": str(path), "checkpoint_sha256": sha256_file(path),
-                      "tokenizer": dm.tokenizer_name, "windows": n_windows}
+                      "tokenizer": dm.tokenizer_name, "windows": n_windows, "first_window": first}
         log.info("quality: %s (%s), %d windows x %d tokens", path, meta.get("tokenizer"), n_windows, block)
 
     def check_store(self, store: Store, scale: str, device: str) -> None:

@@ -3,13 +3,18 @@
 Called by ``profile.py`` (Hydra). The architecture set is :func:`arch_set` — identical for
 every device and metric, so tables join on ``arch_id``. Architectures already complete in the
 store (same scale, device, metric and settings) are skipped, so an interrupted or killed run
-resumes where it stopped; chunks are re-checked before measuring, so concurrent processes
-share the work without writing duplicates.
+resumes where it stopped. Concurrent processes on one store share the work: each claims a chunk
+(:meth:`Store.claim`, with a lease renewed by a heartbeat thread) before measuring it, and skips
+what others hold; a killed process's claims go back when its lease ends or its pid is gone. When
+everything left is held by others, a process waits for them (and takes over what they drop).
+Ctrl-C or SIGTERM releases the claims and ends with :class:`hwgpt.errors.Interrupted`, whose
+message says what the store holds and how to resume.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from hwgpt.errors import Interrupted, InvalidInput, check_float, check_int, check_seed
 from hwgpt.profiling import device as devices
 from hwgpt.profiling.base import Context, Metric, parse_dtype
 from hwgpt.profiling.store import Settings, Store
@@ -33,8 +39,7 @@ def arch_set(space: SearchSpace, n_archs: int, seed: int = 0) -> list[Arch]:
 
     A prefix property holds: the set for ``n`` is a prefix of the set for any ``m > n``.
     """
-    if n_archs < 0:
-        raise ValueError(f"n_archs must be >= 0, got {n_archs}")
+    n_archs = check_int("n_archs", n_archs, min=0)
     archs: dict[str, Arch] = {a.id: a for a in (space.smallest(), space.largest())}
     for a in space.sample_unique(n_archs, seed):
         archs.setdefault(a.id, a)
@@ -52,18 +57,46 @@ def _config_dict(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
 
 
+CLAIM_LEASE = 120.0
+"""Default seconds a claim stays valid without renewal (the heartbeat renews every third of it)."""
+
+
+def validate_cfg(cfg: DictConfig) -> None:
+    """Check the top-level options of ``conf/profile.yaml``; errors name the option and what is allowed."""
+    check_int("n_archs", cfg.get("n_archs"), min=0)
+    check_seed("seed", cfg.get("seed"))
+    check_int("batch", cfg.get("batch"), min=1)
+    if cfg.get("seq_len") is not None:
+        check_int("seq_len", cfg.seq_len, min=1)
+    check_int("threads", cfg.get("threads"), min=1)
+    if "repeats" in cfg:
+        check_int("repeats", cfg.repeats, min=1)
+    check_float("store_timeout", cfg.get("store_timeout", 60), min=0.0, inclusive=False)
+    check_float("claim_lease", cfg.get("claim_lease", CLAIM_LEASE), min=1.0)
+    if cfg.get("max_seconds") is not None:
+        check_float("max_seconds", cfg.max_seconds, min=0.0)
+    if not isinstance(cfg.get("store"), str) or not cfg.store:
+        raise InvalidInput(f"store must be a file path, got {cfg.get('store')!r}")
+    export = cfg.get("export")
+    if export is not None and (not isinstance(export, str) or not export.endswith((".parquet", ".csv"))):
+        raise InvalidInput(f"export must be null or a path ending in .parquet or .csv, got {export!r}")
+    if not isinstance(cfg.get("progress", True), bool):
+        raise InvalidInput(f"progress must be true or false, got {cfg.progress!r}")
+
+
 def settings_from_cfg(cfg: DictConfig, space: SearchSpace) -> Settings:
     """Validated run settings; sets torch's thread count to ``cfg.threads``."""
-    seq_len = space.block_size if cfg.get("seq_len") is None else int(cfg.seq_len)
-    if int(cfg.batch) < 1 or not 1 <= seq_len <= space.block_size:
-        raise ValueError(f"need batch >= 1 and 1 <= seq_len <= {space.block_size} (scale {space.name}); "
-                         f"got batch={cfg.batch}, seq_len={seq_len}")
-    parse_dtype(cfg.dtype)
-    threads = int(cfg.threads)
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    batch = check_int("batch", cfg.batch, min=1)
+    seq_len = space.block_size if cfg.get("seq_len") is None else check_int("seq_len", cfg.seq_len, min=1)
+    if not 1 <= seq_len <= space.block_size:
+        raise InvalidInput(f"seq_len must be 1 <= seq_len <= {space.block_size} (scale {space.name}), got {seq_len}")
+    try:
+        parse_dtype(cfg.dtype)
+    except (ValueError, TypeError, KeyError) as e:
+        raise InvalidInput(f"dtype={cfg.dtype!r}: {e}") from e
+    threads = check_int("threads", cfg.threads, min=1)
     torch.set_num_threads(threads)
-    return Settings(int(cfg.batch), seq_len, str(cfg.dtype), torch.get_num_threads())
+    return Settings(batch, seq_len, str(cfg.dtype), torch.get_num_threads())
 
 
 def _done(store: Store, scale: str, device: str, outputs: Sequence[str], settings: Settings) -> set[str]:
@@ -77,19 +110,27 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     Args:
         cfg: The composed ``conf/profile.yaml``: ``scale``, ``device``, ``metric`` (a
             ``_target_`` Metric), ``n_archs``, ``seed``, ``store``, ``batch``, ``seq_len``,
-            ``dtype``, ``threads``, ``max_seconds``, ``store_timeout``, ``export``, ``progress``.
+            ``dtype``, ``threads``, ``max_seconds``, ``store_timeout``, ``export``, ``progress``,
+            optionally ``claim_lease`` (seconds, default :data:`CLAIM_LEASE`).
 
     Returns:
         A summary: store path, run id, counts (``n_archs``, ``n_already``, ``n_written``,
-        ``n_skipped``), ``seconds``, ``stopped_early``.
+        ``n_skipped``, ``n_complete``), ``seconds``, ``stopped_early``.
+
+    Raises:
+        hwgpt.errors.InvalidInput: a bad option (named in the message).
+        hwgpt.errors.StoreError: the store cannot be opened or written.
+        hwgpt.errors.Interrupted: Ctrl-C or SIGTERM (the store stays consistent).
     """
+    validate_cfg(cfg)
     space = SearchSpace.from_name(cfg.scale.name)
     spec = devices.DeviceSpec.from_cfg(cfg.device)
     tdev = devices.resolve(spec)
     settings = settings_from_cfg(cfg, space)
     metric: Metric = instantiate(cfg.metric)
     if not isinstance(metric, Metric):
-        raise TypeError(f"metric config must instantiate an hwgpt.profiling.base.Metric, got {type(metric).__name__}")
+        raise InvalidInput(f"metric config must instantiate an hwgpt.profiling.base.Metric, "
+                           f"got {type(metric).__name__}")
     ctx = Context(space, tdev, spec.name, settings, int(cfg.seed))
     from hwgpt.surrogates import new_device  # fit=true: checks, identity warning, design of archs (issue 13)
 
@@ -98,7 +139,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     t_start = time.perf_counter()
     metric.setup(ctx)  # checkpoint, data, counters: fails before the store is touched
     try:
-        with Store(cfg.store, create=True, timeout=float(cfg.get("store_timeout", 60))) as store:
+        with Store(cfg.store, create=True, timeout=float(cfg.get("store_timeout", 60)), readonly=False) as store:
             metric.check_store(store, space.name, spec.name)
             summary = _profile(cfg, store, metric, ctx, spec, archs, t_start)
             if cfg.get("export"):
@@ -106,17 +147,50 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     finally:
         metric.close()
     log.info("done: %s", summary)
-    # Final step, fit=true only: the new device's surrogates by transfer (hwgpt.surrogates.new_device).
+    # Later steps (e.g. fitting the new device's surrogates) go here, after the store is closed.
+    # fit=true only: the new device's surrogates by transfer (issue 13, hwgpt.surrogates.new_device).
     if (fitted := new_device.after_profiling(cfg, summary, space, spec, list(metric.outputs))) is not None:
         summary["fit"] = fitted
     return summary
+
+
+class _Heartbeat:
+    """Renews ``owner``'s claims every ``lease / 3`` seconds from a thread (own SQLite connection)."""
+
+    def __init__(self, path: Any, owner: str, lease: float, timeout: float) -> None:
+        self.path, self.owner, self.lease, self.timeout = path, owner, lease, timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hwgpt-claims-heartbeat", daemon=True)
+
+    def _loop(self) -> None:
+        store = None
+        try:
+            store = Store(self.path, timeout=self.timeout, check=False)
+            while not self._stop.wait(self.lease / 3):
+                try:
+                    store.renew_claims(self.owner, self.lease)
+                except Exception as e:  # noqa: BLE001 - a missed renewal only risks duplicated work
+                    log.warning("could not renew the claims in %s: %s", self.path, e)
+        except Exception as e:  # noqa: BLE001
+            log.warning("claims heartbeat stopped: %s", e)
+        finally:
+            if store is not None:
+                store.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def _profile(
     cfg: DictConfig, store: Store, metric: Metric, ctx: Context, spec: devices.DeviceSpec, archs: list[Arch],
     t_start: float,
 ) -> dict[str, Any]:
-    """The resumable loop: skip completed archs, measure chunk by chunk, one transaction per arch."""
+    """The resumable, shared loop: claim a chunk, measure it, one transaction per arch; repeat."""
     scale, msettings = ctx.space.name, metric.settings(ctx)
     summary: dict[str, Any] = {"store": str(store.path), "scale": scale, "device": spec.name,
                                "metrics": list(metric.outputs), "n_archs": len(archs), "n_written": 0,
@@ -131,31 +205,57 @@ def _profile(
     log.info("profiling %s on %s (%s, %s): %d archs, %d already in %s", list(metric.outputs), spec.name,
              scale, msettings, len(archs), summary["n_already"], store.path)
     max_seconds = cfg.get("max_seconds")
+    lease = float(cfg.get("claim_lease", CLAIM_LEASE))
+    size = max(1, metric.chunk_size)
+    claim_args = dict(scale=scale, device=spec.name, metrics=list(metric.outputs), settings=msettings,
+                      owner=run_id, lease=lease)
     bar = tqdm(total=len(archs), initial=summary["n_already"], desc=f"{'+'.join(metric.outputs)} {spec.name}",
                unit="arch", disable=not cfg.get("progress", True))
+    waited = False
     try:
-        with bar:
-            for chunk in _chunks(todo, max(1, metric.chunk_size)):
+        with bar, _Heartbeat(store.path, run_id, lease, store.timeout):
+            while todo:
                 if max_seconds is not None and time.perf_counter() - t_start > float(max_seconds):
                     log.warning("max_seconds=%s reached; stopping (rerun to resume)", max_seconds)
                     summary["stopped_early"] = True
                     break
+                got = store.claim(todo, limit=size, **claim_args)
                 fresh = _done(store, scale, spec.name, metric.outputs, msettings)
-                skipped = [a for a in chunk if a.id in fresh]  # done meanwhile by a concurrent process
-                chunk = [a for a in chunk if a.id not in fresh]
-                summary["n_skipped"] += len(skipped)
-                bar.update(len(skipped))
-                if not chunk:
+                finished = [a for a in todo if a.id in fresh]  # done meanwhile by a concurrent process
+                if finished:
+                    summary["n_skipped"] += len(finished)
+                    bar.update(len(finished))
+                    todo = [a for a in todo if a.id not in fresh]
+                if not got.archs:
+                    if not todo:
+                        break
+                    if not waited:
+                        log.info("%d archs are being measured by other processes; waiting for them "
+                                 "(taking over any they drop)", got.n_held)
+                        waited = True
+                    time.sleep(min(2.0, lease / 10))
                     continue
+                chunk = got.archs
                 results = metric.measure(chunk)
                 for a in chunk:
                     written = store.write_arch(arch=a, scale=scale, device=spec.name, settings=msettings,
-                                               observations=results[a.id], run_id=run_id, device_key=key)
+                                               observations=results[a.id], run_id=run_id, device_key=key,
+                                               owner=run_id)
                     summary["n_written" if written else "n_skipped"] += 1
                     bar.update(1)
-    except KeyboardInterrupt:
-        log.warning("interrupted: %d architectures written, the store is consistent; rerun the same command "
-                    "to resume", summary["n_written"])
-        raise
+                ids = {a.id for a in chunk}
+                todo = [a for a in todo if a.id not in ids]
+    except KeyboardInterrupt as e:
+        n_complete = len(_done(store, scale, spec.name, metric.outputs, msettings) & {a.id for a in archs})
+        raise Interrupted(
+            f"{summary['n_written']} architectures written by this run; {n_complete} of {len(archs)} complete "
+            f"in {store.path} (consistent, nothing partial). Rerun the same command to resume"
+        ) from e
+    finally:
+        try:
+            store.release_claims(run_id)
+        except Exception as e:  # noqa: BLE001 - the lease expires anyway
+            log.warning("could not release the claims of run %s: %s", run_id, e)
+    summary["n_complete"] = len(_done(store, scale, spec.name, metric.outputs, msettings) & {a.id for a in archs})
     summary["seconds"] = time.perf_counter() - t_start
     return summary

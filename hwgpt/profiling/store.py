@@ -10,15 +10,31 @@ The journal is SQLite's default rollback journal (not WAL): it works on network 
 systems and read-only copies, and writes here are small and rare (one per architecture).
 
 Tables: ``meta`` (schema_version), ``devices`` (identity JSON), ``runs`` (config, versions),
-``observations``, ``completed``. Another schema version, a corrupt file or a file that is not
-a store raise :class:`StoreError` subclasses before anything is written.
+``observations``, ``completed``, ``claims``. Another schema version, a corrupt file or a file that
+is not a store raise :class:`StoreError` subclasses before anything is written.
+
+**Claims.** Concurrent profilers share the work through ``claims``: a process claims a few
+architectures (:meth:`Store.claim`) before measuring them, with a lease it renews while it works
+(:meth:`Store.renew_claims`). Another process skips architectures claimed by a live owner. A claim
+whose lease expired, or whose owner process is gone (same host, pid no longer running), goes back to
+the pool, so a killed profiler's architectures are measured by the next claimant. Claims only
+decide who works on what: the no-duplicates guarantee stays with ``completed`` (checked inside the
+writing transaction). The table is added to older files of the same schema version on first write.
+
+**Read-only stores.** A file (or directory) this process cannot write to, an immutable file, or
+``readonly=True`` opens the store read-only (SQLite ``mode=ro``): reading, export and fitting work;
+any write raises :class:`StoreReadOnlyError`, naming the path and what to do.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sqlite3
+import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from hwgpt.errors import InvalidInput, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +80,17 @@ CREATE TABLE IF NOT EXISTS completed (
 CREATE INDEX IF NOT EXISTS obs_query ON observations (scale, device, metric);
 """
 
+_CLAIMS = f"""
+CREATE TABLE IF NOT EXISTS claims (
+    arch_id TEXT NOT NULL, scale TEXT NOT NULL, device TEXT NOT NULL, task TEXT NOT NULL,
+    batch INTEGER NOT NULL, seq_len INTEGER NOT NULL, dtype TEXT NOT NULL, threads INTEGER NOT NULL,
+    owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (arch_id, scale, device, task, {", ".join(SETTINGS)}))
+"""
 
-class StoreError(RuntimeError):
-    """Base class of store errors; the file is left exactly as it was."""
+__all__ = ["OBS_COLUMNS", "SCHEMA_VERSION", "SETTINGS", "Claim", "Observation", "Settings", "Store",
+           "StoreCorruptError", "StoreError", "StoreLockedError", "StoreReadOnlyError", "StoreSchemaError",
+           "device_key"]
 
 
 class StoreLockedError(StoreError):
@@ -77,6 +103,33 @@ class StoreCorruptError(StoreError):
 
 class StoreSchemaError(StoreError):
     """The file is a store of another schema version, or not an hwgpt store at all."""
+
+
+class StoreReadOnlyError(StoreError):
+    """A write to a store opened read-only (file, directory or medium not writable)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child that was not reaped yet is a zombie: gone for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _unwritable_reason(path: Path) -> str | None:
+    """Why this process cannot write ``path`` (an existing file) and its journal, or None."""
+    if not os.access(path, os.W_OK):
+        return "the file is not writable by this user (or is immutable)"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"its directory {path.parent} is not writable (SQLite writes its journal there)"
+    return None
 
 
 def _now() -> str:
@@ -101,6 +154,21 @@ class Settings:
 
     def as_tuple(self) -> tuple[int, int, str, int]:
         return (self.batch, self.seq_len, self.dtype, self.threads)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of :meth:`Store.claim`.
+
+    Attributes:
+        archs: The architectures now claimed by the caller (measure these).
+        n_complete: Of the candidates, how many are complete already.
+        n_held: Of the candidates, how many are claimed by other live processes.
+    """
+
+    archs: list[Any]
+    n_complete: int
+    n_held: int
 
 
 @dataclass(frozen=True)
@@ -139,24 +207,51 @@ class Store:
             file raises FileNotFoundError.
         timeout: Seconds to wait for another process's write lock (SQLite busy timeout).
         check: Run SQLite's ``quick_check`` when opening.
+        readonly: ``True``: open read-only; ``None`` (default): read-only exactly when this
+            process cannot write the file or its directory; ``False``: refuse to open such a
+            file (:class:`StoreReadOnlyError`).
 
     Raises:
-        StoreCorruptError, StoreSchemaError, StoreLockedError: see the classes.
+        StoreCorruptError, StoreSchemaError, StoreLockedError, StoreReadOnlyError: see the classes;
+        StoreError: the file cannot be created where asked.
     """
 
-    def __init__(self, path: Path | str, *, create: bool = False, timeout: float = 60.0, check: bool = True) -> None:
+    def __init__(
+        self, path: Path | str, *, create: bool = False, timeout: float = 60.0, check: bool = True,
+        readonly: bool | None = None,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise InvalidInput(f"store path must be a file path, got {path!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InvalidInput(f"store timeout must be a number of seconds > 0, got {timeout!r}")
         self.path = Path(path).expanduser()
-        self.timeout = timeout
+        self.timeout = float(timeout)
+        self.readonly_reason: str | None = None
         if not self.path.exists():
             if not create:
                 raise FileNotFoundError(
                     f"no measurement store at {self.path}; measurements are written by "
                     f"`python profile.py ... store={self.path}`"
                 )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if readonly:
+                raise StoreReadOnlyError(f"no measurement store at {self.path} to open read-only")
+            self._make_parent()
         elif self.path.is_dir():
             raise StoreSchemaError(f"store path {self.path} is a directory, expected an SQLite file")
-        self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        else:
+            reason = "opened with readonly=True" if readonly else _unwritable_reason(self.path)
+            if reason is not None and readonly is False:
+                raise StoreReadOnlyError(f"store {self.path} cannot be written: {reason}; "
+                                         "pass store=<a writable path> (or copy the file there)")
+            self.readonly_reason = reason
+        try:
+            if self.readonly:
+                uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+                self._conn = sqlite3.connect(uri, timeout=timeout, isolation_level=None, uri=True)
+            else:
+                self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open store {self.path} ({e}); check the path and its permissions") from e
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._open(check)
@@ -165,7 +260,32 @@ class Store:
             raise
 
     # ------------------------------------------------------------------ opening
+    @property
+    def readonly(self) -> bool:
+        """Whether this store was opened read-only (see :attr:`readonly_reason`)."""
+        return self.readonly_reason is not None
+
+    def _make_parent(self) -> None:
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the store {self.path}: its directory {parent} cannot be created "
+                             f"({e.strerror or e}); pass store=<a path in a writable directory>") from e
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot create the store {self.path}: directory {parent} is not writable; "
+                             "pass store=<a path in a writable directory>")
+
+    def _require_writable(self, what: str) -> None:
+        if self.readonly:
+            raise StoreReadOnlyError(
+                f"store {self.path} is read-only ({self.readonly_reason}); cannot {what}, nothing was written. "
+                "Reading, export and fitting work as is; to add measurements, copy the file to a writable "
+                "place and pass store=<the copy>"
+            )
+
     def _open(self, check: bool) -> None:
+        self._has_claims = False
         try:
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if check:
@@ -178,11 +298,15 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise StoreCorruptError(f"{self.path} is not a readable SQLite database ({e}); it was not modified") from e
         if not tables:
+            if self.readonly:
+                raise StoreSchemaError(f"{self.path} is an empty file opened read-only, not a measurement store "
+                                       f"({self.readonly_reason})")
             with self.transaction():
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self._conn.execute(statement)
                 self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (_now(),))
+                self._ensure_claims(self._conn)
             log.info("created measurement store %s (schema %d)", self.path, SCHEMA_VERSION)
             return
         if "meta" not in tables:
@@ -196,6 +320,12 @@ class Store:
                 f"{self.path} has store schema version {version!r}, this hwgpt reads version {SCHEMA_VERSION}; "
                 "use a new store= path (or the hwgpt version that wrote it); the file was not modified"
             )
+        self._has_claims = "claims" in tables
+
+    def _ensure_claims(self, c: sqlite3.Connection) -> None:
+        if not self._has_claims:
+            c.execute(_CLAIMS)
+            self._has_claims = True
 
     def _raise_locked(self, e: sqlite3.OperationalError) -> None:
         if "locked" in str(e) or "busy" in str(e):
@@ -203,10 +333,16 @@ class Store:
                 f"{self.path} stayed locked by another process for more than {self.timeout:.0f} s ({e}); "
                 "nothing was written. Retry, or raise store_timeout"
             ) from e
+        if "readonly" in str(e) or "read-only" in str(e) or "unable to open" in str(e):
+            raise StoreReadOnlyError(
+                f"store {self.path} cannot be written ({e}): the file, its directory or the medium is read-only; "
+                "nothing was written. Pass store=<a writable path> (copy the file there to keep its measurements)"
+            ) from e
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception, Ctrl-C included)."""
+        self._require_writable("write")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
@@ -215,7 +351,8 @@ class Store:
         try:
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         try:
             self._conn.execute("COMMIT")
@@ -264,12 +401,15 @@ class Store:
         observations: Sequence[Observation],
         run_id: str,
         device_key: str,
+        owner: str | None = None,
     ) -> list[str]:
         """Write all observations of one architecture in one transaction.
 
         Metrics already completed for this architecture and settings (by another process, or
-        an earlier run) are skipped. Returns the metric names written.
+        an earlier run) are skipped. ``owner``'s claims on the architecture are released in the
+        same transaction. Returns the metric names written.
         """
+        self._require_writable("write observations")
         by_metric: dict[str, list[Observation]] = {}
         for ob in observations:
             by_metric.setdefault(ob.metric, []).append(ob)
@@ -298,7 +438,79 @@ class Store:
                     (*key, metric, *settings.as_tuple(), len(obs), run_id, now),
                 )
                 written.append(metric)
+            if owner is not None and self._has_claims:
+                c.execute(f"DELETE FROM claims WHERE owner=? AND arch_id=? AND scale=? AND device=? AND "
+                          f"{' AND '.join(f'{k}=?' for k in SETTINGS)}", (owner, *key, *settings.as_tuple()))
         return written
+
+    # ------------------------------------------------------------------ claims
+    @staticmethod
+    def task_key(metrics: Sequence[str]) -> str:
+        """The claim key of a set of metrics measured together."""
+        return ",".join(sorted(metrics))
+
+    def claim(
+        self, archs: Sequence[Any], *, scale: str, device: str, metrics: Sequence[str], settings: Settings,
+        owner: str, lease: float, limit: int,
+    ) -> Claim:
+        """Claim up to ``limit`` of ``archs`` (in order) that are neither complete nor held by a live owner.
+
+        Stale claims (lease expired, or owner process gone on this host) are dropped first. The
+        caller's own claims count as free (it may re-claim). One transaction.
+
+        Args:
+            archs: Candidate architectures (``.id``), in the order to measure them.
+            metrics: The metrics measured together (an architecture is complete when all are).
+            owner: A unique id of the claiming process (e.g. its run id).
+            lease: Seconds the claims stay valid without :meth:`renew_claims`.
+            limit: Most architectures to claim.
+        """
+        self._require_writable("claim architectures")
+        task, now, host, pid = self.task_key(metrics), time.time(), socket.gethostname(), os.getpid()
+        where = "scale=? AND device=? AND " + " AND ".join(f"{k}=?" for k in SETTINGS)
+        params = (scale, device, *settings.as_tuple())
+        with self.transaction() as c:
+            self._ensure_claims(c)
+            rows = c.execute(f"SELECT arch_id, owner, host, pid, expires_at FROM claims WHERE task=? AND {where}",
+                             (task, *params)).fetchall()
+            stale = [r[0] for r in rows if r[4] < now or (r[2] == host and r[1] != owner and not _pid_alive(r[3]))]
+            if stale:
+                c.executemany(f"DELETE FROM claims WHERE arch_id=? AND task=? AND {where}",
+                              [(a, task, *params) for a in stale])
+            held = {r[0] for r in rows if r[1] != owner} - set(stale)
+            sets = [{r[0] for r in c.execute(f"SELECT arch_id FROM completed WHERE metric=? AND {where}", (m, *params))}
+                    for m in metrics]
+            done = set.intersection(*sets) if sets else set()
+            free = [a for a in archs if a.id not in done and a.id not in held]
+            picked = free[: max(0, int(limit))]
+            expires = now + float(lease)
+            c.executemany(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a.id, scale, device, task, *settings.as_tuple(), owner, host, pid, expires) for a in picked],
+            )
+        ids = {a.id for a in archs}
+        return Claim(picked, len(done & ids), len(held & ids - done))
+
+    def renew_claims(self, owner: str, lease: float) -> int:
+        """Extend every claim of ``owner`` to ``lease`` seconds from now; returns how many."""
+        if not self._has_claims:
+            return 0
+        with self.transaction() as c:
+            return c.execute("UPDATE claims SET expires_at=? WHERE owner=?", (time.time() + lease, owner)).rowcount
+
+    def release_claims(self, owner: str) -> int:
+        """Drop every claim of ``owner`` (at the end of a run, or when it is interrupted)."""
+        if self.readonly or not self._has_claims:
+            return 0
+        with self.transaction() as c:
+            return c.execute("DELETE FROM claims WHERE owner=?", (owner,)).rowcount
+
+    def claims(self) -> pd.DataFrame:
+        """The claims table (empty when no profiler ever claimed): one row per claimed architecture."""
+        if not self._has_claims:
+            return pd.DataFrame(columns=["arch_id", "scale", "device", "task", *SETTINGS, "owner", "host", "pid",
+                                         "expires_at"])
+        return self._query("SELECT * FROM claims")
 
     # ------------------------------------------------------------------ reading
     def _query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
@@ -364,6 +576,7 @@ class Store:
 
         Returns the number of ``completed`` entries copied. ``other`` is only read.
         """
+        self._require_writable("merge another store into it")
         Store(other, timeout=self.timeout).close()  # schema / corruption checks, clear errors
         fields = ("arch_id", "scale", "device", "metric", *SETTINGS)
         key = " AND ".join(f"c.{k}=s.{k}" for k in fields)
@@ -391,13 +604,17 @@ class Store:
         """Write the observations, joined with device identity, to ``.parquet`` or ``.csv``."""
         path = Path(path)
         if path.suffix not in (".parquet", ".csv"):
-            raise ValueError(f"export path {path} must end in .parquet or .csv")
+            raise InvalidInput(f"export path {path} must end in .parquet or .csv")
         df = self.observations().merge(
             self.devices()[["device_key", "identity"]].rename(columns={"identity": "device_identity"}),
             on="device_key", how="left",
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        df.to_parquet(tmp, index=False) if path.suffix == ".parquet" else df.to_csv(tmp, index=False)
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            df.to_parquet(tmp, index=False) if path.suffix == ".parquet" else df.to_csv(tmp, index=False)
+            tmp.replace(path)
+        except OSError as e:
+            raise StoreError(f"cannot write the export {path} ({e.strerror or e}); pass a path in a writable "
+                             "directory") from e
         return path

@@ -16,7 +16,9 @@ from hwgpt.profiling.store import (
     Settings,
     Store,
     StoreCorruptError,
+    StoreError,
     StoreLockedError,
+    StoreReadOnlyError,
     StoreSchemaError,
 )
 
@@ -153,3 +155,124 @@ def test_merge(tmp_path: Path) -> None:
     df = a.observations()
     assert len(df) == 6 and set(df[df.arch_id == archs[0].id].value) == {0.5}
     assert a.merge(tmp_path / "b.sqlite") == 0
+
+
+def _complete_store(path: Path, n: int = 2) -> list[hwgpt.Arch]:
+    store = Store(path, create=True)
+    archs = SPACE.sample_unique(n, seed=4)
+    for a in archs:
+        _write(store, a)
+    store.close()
+    return archs
+
+
+def test_readonly_store_reads_exports_and_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    archs = _complete_store(path)
+    before = path.read_bytes()
+    store = Store(path, readonly=True)
+    assert store.readonly and len(store.observations()) == 6
+    assert store.completed("tiny", "cpu", "latency") == {a.id for a in archs}
+    out = store.export(tmp_path / "out" / "obs.parquet")
+    assert len(pd.read_parquet(out)) == 6
+    with pytest.raises(StoreReadOnlyError, match=r"read-only .*copy the file to a writable place"):
+        _write(store, SPACE.sample(9))
+    with pytest.raises(StoreReadOnlyError, match=str(path)):
+        store.claim(archs, scale="tiny", device="cpu", metrics=["latency"], settings=SET, owner="x", lease=10,
+                    limit=1)
+    store.close()
+    assert path.read_bytes() == before
+
+
+def test_unwritable_file_or_directory_opens_readonly(tmp_path: Path, monkeypatch) -> None:
+    """As a non-root user a 444 file, an immutable file or a read-only directory look like this to os.access."""
+    import os
+
+    path = tmp_path / "s.sqlite"
+    _complete_store(path)
+    real = os.access
+    for denied in (path, tmp_path):
+        monkeypatch.setattr(os, "access", lambda p, mode, d=denied: False if Path(p) == d else real(p, mode))
+        store = Store(path)
+        assert store.readonly and len(store.observations()) == 6
+        with pytest.raises(StoreReadOnlyError, match="not writable"):
+            _write(store, SPACE.sample(9))
+        store.close()
+        with pytest.raises(StoreReadOnlyError, match=r"cannot be written.*store=<a writable path>"):
+            Store(path, readonly=False)  # what profile.py asks for
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root ignores file permissions")
+def test_chmod_444_store_really_is_readonly(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    _complete_store(path)
+    path.chmod(0o444)
+    store = Store(path)
+    assert store.readonly and len(store.observations()) == 6
+    with pytest.raises(StoreReadOnlyError):
+        _write(store, SPACE.sample(9))
+
+
+def test_unwritable_location_for_a_new_store(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match=r"cannot create the store .*pass store=<a path in a writable directory>"):
+        Store(blocker / "sub" / "s.sqlite", create=True)
+
+
+def test_claims_share_work_and_expire(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    a, b = Store(path, create=True), Store(path)
+    archs = SPACE.sample_unique(5, seed=6)
+    kw = dict(scale="tiny", device="cpu", metrics=["latency"], settings=SET, lease=60.0, limit=2)
+    first = a.claim(archs, owner="A", **kw)
+    second = b.claim(archs, owner="B", **kw)
+    assert [x.id for x in first.archs] == [x.id for x in archs[:2]]
+    assert [x.id for x in second.archs] == [x.id for x in archs[2:4]] and second.n_held == 2
+    assert len(a.claims()) == 4
+    # A writes one of its archs (its claim goes with the write) and gives the other back.
+    key = a.register_device("cpu", "cpu", {"cpu_model": "test"})
+    a.start_run("A", key, {})
+    a.write_arch(arch=archs[0], scale="tiny", device="cpu", settings=SET, run_id="A", device_key=key, owner="A",
+                 observations=[Observation("latency", 1.0, "s")])
+    assert a.release_claims("A") == 1
+    third = b.claim(archs, owner="C", **{**kw, "limit": 5})
+    assert {x.id for x in third.archs} == {archs[1].id, archs[4].id}
+    assert third.n_complete == 1 and third.n_held == 2
+    # An expired lease goes back to the pool.
+    assert b.renew_claims("B", -1.0) == 2
+    fourth = a.claim(archs, owner="D", **{**kw, "limit": 5})
+    assert {x.id for x in fourth.archs} == {archs[2].id, archs[3].id}
+
+
+def test_claims_of_a_dead_process_go_back_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.sqlite"
+    archs = SPACE.sample_unique(3, seed=7)
+    Store(path, create=True).close()
+    code = ("import sys, hwgpt; from hwgpt.profiling.store import Store, Settings; "
+            "s = Store(sys.argv[1]); sp = hwgpt.SearchSpace.from_name('tiny'); "
+            "print(len(s.claim(sp.sample_unique(3, seed=7), scale='tiny', device='cpu', metrics=['latency'], "
+            "settings=Settings(1, 64, 'float32', 1), owner='dead', lease=3600, limit=3).archs))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "3", out.stderr
+    store = Store(path)
+    assert len(store.claims()) == 3  # still listed, but the owner's pid has exited
+    got = store.claim(archs, scale="tiny", device="cpu", metrics=["latency"], settings=SET, owner="live",
+                      lease=60, limit=3)
+    assert len(got.archs) == 3 and set(store.claims().owner) == {"live"}
+
+
+def test_old_store_without_claims_table_gets_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    _complete_store(path, n=1)
+    with sqlite3.connect(path) as c:
+        c.execute("DROP TABLE claims")
+    store = Store(path)
+    assert store.claims().empty and store.release_claims("x") == 0
+    got = store.claim(SPACE.sample_unique(3, seed=4), scale="tiny", device="cpu", metrics=["latency"],
+                      settings=SET, owner="x", lease=5, limit=5)
+    assert len(got.archs) == 2 and got.n_complete == 1
