@@ -308,6 +308,61 @@ def fresh(store: str | Path, scale: str, measured_as: str, devices: list[str], e
     return out
 
 
+def interleaved(scale: str, n_design: int, n_fresh: int, repeats: int, store: str | Path, seed: int = 0,
+                fresh_seed: int = 1000, device: str = "local", threads: int = 1) -> dict[str, Any]:
+    """The tiny check with both sets measured in one interleaved pass (a shared core's load drifts).
+
+    The design of ``python profile.py ... device=<device> n_archs=<n_design> fit=true`` and ``n_fresh``
+    other archs are measured alternately (same latency settings as ``conf/metric/latency.yaml``) into
+    ``store`` as ``device`` and ``fresh``; the design's observations are then fitted exactly as the
+    command's final step does (into ``$HWGPT_HOME``), and the fresh archs are checked with :func:`fresh`.
+    """
+    import torch
+
+    from hwgpt.profiling.base import Context
+    from hwgpt.profiling.device import DeviceSpec, identity
+    from hwgpt.profiling.latency import LatencyMetric
+    from hwgpt.profiling.store import Settings, Store
+    from hwgpt.surrogates import artifacts, transfer, userdirs
+    from hwgpt.surrogates.fit import device_identity
+
+    space = SearchSpace.from_name(scale)
+    design = transfer.design(space, n_design, seed)
+    ids = {a.id for a in design}
+    extra = [a for a in space.sample_unique(3 * n_fresh + 10, fresh_seed) if a.id not in ids][:n_fresh]
+    order = [a for pair in zip(design, extra + [None] * len(design), strict=False) for a in pair if a is not None]
+    order += extra[len(design):]
+    torch.set_num_threads(threads)
+    settings = Settings(1, space.block_size, "float32", torch.get_num_threads())
+    ctx = Context(space, torch.device("cpu"), device, settings, seed)
+    metric = LatencyMetric(repeats=repeats, warmup=3, interleave=4, contention_threshold=0.05, max_retries=3)
+    metric.setup(ctx)
+    import uuid
+
+    run_id = uuid.uuid4().hex
+    with Store(store, create=True) as st:
+        key = st.register_device(device, "cpu", identity(DeviceSpec(device, "cpu"), torch.device("cpu"), threads))
+        st.start_run(run_id, key, {"interleaved": True, "n_design": n_design, "n_fresh": n_fresh, "repeats": repeats})
+        done = st.completed(scale, device, "latency") | st.completed(scale, "fresh", "latency")
+        todo = [a for a in order if a.id not in done]
+        for i in tqdm(range(0, len(todo), 4), desc="interleaved latency", unit="chunk"):
+            chunk = todo[i:i + 4]
+            res = metric.measure(chunk)
+            for a in chunk:
+                st.write_arch(arch=a, scale=scale, device=device if a.id in ids else "fresh", settings=settings,
+                              observations=res[a.id], run_id=run_id, device_key=key)
+        df = st.observations(scale=scale, device=device)
+        ident = device_identity(st.devices(), df, device)
+    metric.close()
+    sources = transfer.shipped_sources(scale, "latency", (device,))
+    fitted = transfer.fit_transfer(df, space, "latency", device, sources, TransferSettings(seed=seed), ident)
+    artifacts.save(fitted.surrogate, userdirs.user_root())
+    out = fresh(store, scale, "fresh", [*sources, device], metric="latency")
+    out["fit"] = {k: fitted.report[k] for k in ("method", "n_archs_train", "kendall_tau", "median_relative_error",
+                                                  "coverage", "unadapted")}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m hwgpt.surrogates.transfer_validation", description=__doc__.split(
         "\n\n")[0])
@@ -330,6 +385,14 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--devices", default="cpu,local")
     f.add_argument("--exclude-store", default=None)
     f.add_argument("--out", default="outputs/transfer_validation")
+    i = sub.add_parser("interleaved", help="design and fresh archs measured alternately here, then fit and check")
+    i.add_argument("--store", required=True)
+    i.add_argument("--scale", default="tiny")
+    i.add_argument("--n-design", type=int, default=20)
+    i.add_argument("--n-fresh", type=int, default=30)
+    i.add_argument("--repeats", type=int, default=5)
+    i.add_argument("--device", default="local")
+    i.add_argument("--out", default="outputs/transfer_validation")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     out = Path(args.out)
@@ -346,10 +409,14 @@ def main(argv: list[str] | None = None) -> None:
             plot(summary, Path(args.figure) if args.figure and metric == "latency" else out / f"lodo_{metric}.png",
                  metric)
         log.info("LODO: %d rows; summary, tables and figures in %s", len(rows), out)
-    else:
+    elif args.cmd == "fresh":
         res = fresh(args.store, args.scale, args.measured_as, args.devices.split(","), args.exclude_store)
         (out / f"fresh_{args.scale}.json").write_text(json.dumps(res, indent=1))
         log.info("fresh archs: %s", json.dumps(res))
+    else:
+        res = interleaved(args.scale, args.n_design, args.n_fresh, args.repeats, args.store, device=args.device)
+        (out / f"interleaved_{args.scale}.json").write_text(json.dumps(res, indent=1))
+        log.info("interleaved check: %s", json.dumps(res))
 
 
 if __name__ == "__main__":
