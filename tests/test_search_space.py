@@ -11,7 +11,7 @@ import pytest
 from hwgpt import Arch, SearchSpace
 
 TABLE_1 = {  # paper, Table 1 (embed, layers, heads); MLP ratio {2,3,4} and bias {T,F} everywhere
-    "s": ([196, 392, 784], [10, 11, 12], [4, 8, 12]),
+    "s": ([192, 384, 768], [10, 11, 12], [4, 8, 12]),
     "m": ([256, 512, 1024], [22, 23, 24], [8, 12, 16]),
     "l": ([320, 640, 1280], [34, 35, 36], [8, 16, 20]),
     "tiny": ([64, 128, 256], [4, 5, 6], [2, 4, 8]),
@@ -63,8 +63,8 @@ def test_per_layer_choices_are_independent_and_uniform() -> None:
 def test_smallest_largest() -> None:
     space = SearchSpace.from_name("s")
     lo, hi = space.smallest(), space.largest()
-    assert (lo.embed_dim, lo.n_layer, set(lo.n_head), set(lo.mlp_ratio), lo.bias) == (196, 10, {4}, {2}, False)
-    assert (hi.embed_dim, hi.n_layer, set(hi.n_head), set(hi.mlp_ratio), hi.bias) == (784, 12, {12}, {4}, True)
+    assert (lo.embed_dim, lo.n_layer, set(lo.n_head), set(lo.mlp_ratio), lo.bias) == (192, 10, {4}, {2}, False)
+    assert (hi.embed_dim, hi.n_layer, set(hi.n_head), set(hi.mlp_ratio), hi.bias) == (768, 12, {12}, {4}, True)
 
 
 def test_sample_unique() -> None:
@@ -95,7 +95,7 @@ def test_dict_json_round_trip_and_stable_id() -> None:
     ],
 )
 def test_arch_type_errors_name_field_and_value(kwargs: dict, pattern: str) -> None:
-    base = dict(embed_dim=196, n_layer=2, n_head=(4, 8), mlp_ratio=(2, 3), bias=True)
+    base = dict(embed_dim=192, n_layer=2, n_head=(4, 8), mlp_ratio=(2, 3), bias=True)
     with pytest.raises(ValueError, match=pattern):
         Arch(**{**base, **kwargs})
 
@@ -103,7 +103,7 @@ def test_arch_type_errors_name_field_and_value(kwargs: dict, pattern: str) -> No
 @pytest.mark.parametrize(
     ("field", "value", "pattern"),
     [
-        ("embed_dim", 200, r"'embed_dim' = 200 is not in scale 's'; allowed: \[196, 392, 784\]"),
+        ("embed_dim", 200, r"'embed_dim' = 200 is not in scale 's'; allowed: \[192, 384, 768\]"),
         ("n_layer", 9, r"'n_layer' = 9 .*allowed: \[10, 11, 12\]"),
         ("n_head", (4,) * 9 + (5,), r"'n_head\[9\]' = 5 .*allowed: \[4, 8, 12\]"),
         ("mlp_ratio", (2,) * 9 + (8,), r"'mlp_ratio\[9\]' = 8 .*allowed: \[2, 3, 4\]"),
@@ -111,7 +111,7 @@ def test_arch_type_errors_name_field_and_value(kwargs: dict, pattern: str) -> No
 )
 def test_validate_names_field_value_and_allowed(field: str, value, pattern: str) -> None:
     space = SearchSpace.from_name("s")
-    d = dict(embed_dim=196, n_layer=10, n_head=(4,) * 10, mlp_ratio=(2,) * 10, bias=False)
+    d = dict(embed_dim=192, n_layer=10, n_head=(4,) * 10, mlp_ratio=(2,) * 10, bias=False)
     d[field] = value
     if field == "n_layer":
         d.update(n_head=(4,) * 9, mlp_ratio=(2,) * 9)

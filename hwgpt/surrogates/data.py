@@ -186,3 +186,43 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     cols = [c for c in ("arch_id", "metric", "value", "repeat", "run_id", *SETTING_COLUMNS) if c in frame]
     csv = frame[cols].sort_values(cols).to_csv(index=False)
     return hashlib.sha256(csv.encode()).hexdigest()
+
+
+SPLIT_LIST_MAX = 2500
+
+
+def describe_splits(split: dict[str, set[str]]) -> dict[str, Any]:
+    """The arch ids of each split, as recorded in an artifact's metadata.
+
+    Up to :data:`SPLIT_LIST_MAX` archs the ids are listed; above, each split is recorded by its size and
+    the SHA-256 of its sorted ids (it is reproducible from the data and the seed with :func:`split_archs`),
+    which keeps the metadata of surrogates fitted on the 10,000-arch published series small.
+    """
+    if sum(len(v) for v in split.values()) <= SPLIT_LIST_MAX:
+        return {k: sorted(v) for k, v in split.items()}
+    return {k: {"n": len(v), "sha256": hashlib.sha256(",".join(sorted(v)).encode()).hexdigest()}
+            for k, v in split.items()}
+
+
+def subsample(frame: pd.DataFrame, max_archs: int | None, max_obs_per_arch: int | None, seed: int) -> pd.DataFrame:
+    """At most ``max_archs`` architectures and ``max_obs_per_arch`` observations of each (seeded samples).
+
+    Architectures are chosen by a seeded hash of their id (so the same ones for every metric and device
+    of a scale), observations uniformly within each architecture. None keeps everything.
+    """
+    if max_archs is not None and max_archs < MIN_ARCHS:
+        raise ValueError(f"max_archs={max_archs}: need at least {MIN_ARCHS}")
+    if max_obs_per_arch is not None and max_obs_per_arch < 1:
+        raise ValueError(f"max_obs_per_arch={max_obs_per_arch}: need at least 1")
+    out = frame
+    if max_archs is not None:
+        ids = sorted(set(out["arch_id"]))
+        if len(ids) > max_archs:
+            ids.sort(key=lambda a: hashlib.sha256(f"subsample:{seed}:{a}".encode()).hexdigest())
+            out = out[out["arch_id"].isin(set(ids[:max_archs]))]
+    if max_obs_per_arch is not None and out.groupby("arch_id").size().max() > max_obs_per_arch:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(out))
+        shuffled = out.iloc[order]
+        out = shuffled[shuffled.groupby("arch_id").cumcount() < max_obs_per_arch].sort_index()
+    return out.reset_index(drop=True)
