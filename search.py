@@ -8,9 +8,10 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> float:
+    from hwgpt.errors import cli_main
     from hwgpt.search import run
 
-    return run(cfg)["hypervolume"]
+    return cli_main(run, cfg, what="search.py")["hypervolume"]
 
 
 if __name__ == "__main__":

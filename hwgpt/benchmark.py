@@ -200,38 +200,58 @@ class _Table:
 class MeasurementProtocol:
     """What really measuring one architecture would involve, for its simulated wall-clock.
 
-    ``simulated_seconds`` of an evaluation (``L_d``: the arch's median latency per forward on
-    device ``d``, ``b_d * t_d`` the tokens of one forward in that latency's setting)::
+    ``simulated_seconds`` of an evaluation at ``r`` repeats (``L_d``: the arch's median latency per
+    forward on device ``d``; a forward processes ``b x t`` tokens, the batch and sequence length of
+    that latency's surrogate)::
 
-        sum over devices d with hardware objectives:  warmup * L_d + repeats * n_d * L_d
-        + (if perplexity or accuracy is an objective) perplexity_tokens / (b * t) * L_p
-        + overhead_seconds
+        overhead_seconds
+        + sum over devices d with hardware objectives:  (warmup + r * n_d) * L_d
+        + (if perplexity or accuracy is an objective)  f * perplexity_windows * block_size / (b * t) * L_p
 
-    where ``n_d`` is the number of hardware metrics measured on ``d`` (each observation of each
-    metric takes one timed forward), and ``L_p`` is the latency on the perplexity device (the
-    first device of the hardware objectives, else the benchmark's default device).
+    ``n_d`` is the number of hardware metrics measured on ``d`` (every observation of every metric
+    takes one timed forward), ``L_p`` the latency on the first device of the hardware objectives
+    (else the benchmark's default device), and ``f = r / repeats`` the share of the perplexity
+    evaluation done (1 at full fidelity).
 
     Attributes:
-        repeats: Timed forwards per hardware metric (the paper: 10 latency observations per arch).
+        repeats: Timed forwards per hardware metric at full fidelity (the paper: 10 latency
+            observations per architecture).
         warmup: Untimed forwards per device before measuring.
-        perplexity_tokens: Tokens of the perplexity (and accuracy) evaluation, 2**20 by default
-            (our choice; the paper does not state its evaluation budget).
+        perplexity_windows: Windows of ``block_size`` tokens in the perplexity/accuracy evaluation;
+            32 as ``profile.py``'s quality metric (8,192 tokens at tiny, 32,768 at S). The paper
+            does not state its budget.
         overhead_seconds: Fixed cost per evaluation (loading, extracting the sub-network), 0 by default.
     """
 
     repeats: int = 10
     warmup: int = 1
-    perplexity_tokens: int = 2**20
+    perplexity_windows: int = 32
     overhead_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         check_int("repeats", self.repeats, min=1)
         check_int("warmup", self.warmup, min=0)
-        check_int("perplexity_tokens", self.perplexity_tokens, min=0)
+        check_int("perplexity_windows", self.perplexity_windows, min=0)
         check_float("overhead_seconds", self.overhead_seconds, min=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def seconds(self, hardware: list[tuple[float, int]], quality_forward: tuple[float, float] | None,
+                repeats: int | None = None) -> float:
+        """The formula above.
+
+        Args:
+            hardware: ``(L_d, n_d)`` per device with hardware objectives.
+            quality_forward: ``(L_p, forwards of the full perplexity evaluation)``, or None without one.
+            repeats: ``r`` (None: ``self.repeats``).
+        """
+        r = self.repeats if repeats is None else check_int("repeats", repeats, min=1)
+        total = self.overhead_seconds + sum((self.warmup + r * n) * lat for lat, n in hardware)
+        if quality_forward is not None:
+            lat, forwards = quality_forward
+            total += (r / self.repeats) * forwards * lat
+        return float(total)
 
 
 class Benchmark:
@@ -533,20 +553,19 @@ class Benchmark:
 
     def simulated_seconds(self, arch: Arch, metrics: list[str],
                           protocol: MeasurementProtocol | None = None, repeats: int | None = None) -> float:
-        """Wall-clock seconds that really measuring ``metrics`` of ``arch`` would take (see
-        :class:`MeasurementProtocol` for the formula).
+        """Wall-clock seconds that really measuring ``metrics`` of ``arch`` would take (the formula of
+        :class:`MeasurementProtocol`).
 
         Args:
             arch: The architecture.
             metrics: The evaluated metrics (``metric@device`` allowed); flops/params cost nothing.
             protocol: Measurement protocol; None: the defaults.
-            repeats: Overrides ``protocol.repeats`` (a lower fidelity repeats fewer forwards).
+            repeats: Fidelity ``r`` (None: ``protocol.repeats``, full fidelity).
 
         Raises:
             ValueError: a device of a hardware metric (or the perplexity device) has no latency surrogate.
         """
         p = protocol or MeasurementProtocol()
-        r = p.repeats if repeats is None else check_int("repeats", repeats, min=0)
         per_device: dict[str, int] = {}
         quality = False
         for m in metrics:
@@ -555,17 +574,16 @@ class Benchmark:
                 quality = True
             elif device is not None:
                 per_device[device] = per_device.get(device, 0) + 1
-        total = p.overhead_seconds
-        for device, n in per_device.items():
-            total += (p.warmup + r * n) * self._latency(arch, device)
-        if quality and p.perplexity_tokens:
+        hardware = [(self._latency(arch, d), n) for d, n in per_device.items()]
+        forward = None
+        if quality and p.perplexity_windows:
             device = next(iter(per_device), self.device)
-            t = self._table(f"latency@{device}") if device else None
-            if t is None:
+            if device is None:
                 raise ValueError(self._missing_message("latency", device))
-            tokens = t.spec.batch * t.spec.seq_len
-            total += p.perplexity_tokens / tokens * self._latency(arch, device)
-        return float(total)
+            lat = self._latency(arch, device)
+            spec = self._table(f"latency@{device}").spec
+            forward = (lat, p.perplexity_windows * self.space.block_size / (spec.batch * spec.seq_len))
+        return p.seconds(hardware, forward, repeats)
 
     def _latency(self, arch: Arch, device: str) -> float:
         key = f"latency@{device}"

@@ -145,15 +145,17 @@ def test_simulated_seconds_formula(bench: hwgpt.Benchmark) -> None:
     arch = bench.space.sample(6)
     lat = bench.query(arch, ["latency"])["latency"]
     gpu = bench.query(arch, ["latency@gpu"])["latency@gpu"]
-    p = hwgpt.benchmark.MeasurementProtocol(repeats=10, warmup=1, perplexity_tokens=2560, overhead_seconds=2.0)
+    p = hwgpt.benchmark.MeasurementProtocol(repeats=10, warmup=1, perplexity_windows=5, overhead_seconds=2.0)
     spec = bench.surrogate("latency").spec
     got = bench.simulated_seconds(arch, ["perplexity", "latency", "energy"], p)
-    expected = 2.0 + (1 + 10 * 2) * lat + 2560 / (spec.batch * spec.seq_len) * lat
+    expected = 2.0 + (1 + 10 * 2) * lat + 5 * bench.space.block_size / (spec.batch * spec.seq_len) * lat
     assert got == pytest.approx(expected, rel=1e-6)
     two = bench.simulated_seconds(arch, ["latency", "latency@gpu"], p)
     assert two == pytest.approx(2.0 + 11 * lat + 11 * gpu, rel=1e-6)
     assert bench.simulated_seconds(arch, ["params", "flops"], p) == 2.0
     assert bench.simulated_seconds(arch, ["latency"], p, repeats=1) < bench.simulated_seconds(arch, ["latency"], p)
+    low = bench.simulated_seconds(arch, ["perplexity"], p, repeats=2)  # a fifth of the windows
+    assert low == pytest.approx(2.0 + 0.2 * 5 * bench.space.block_size / (spec.batch * spec.seq_len) * lat)
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         hwgpt.benchmark.MeasurementProtocol(repeats=0)
 

@@ -55,6 +55,7 @@ class DeviceSpec:
     def from_cfg(cls, cfg: Any) -> DeviceSpec:
         """From a config node (dict or DictConfig) with name/kind/description/match."""
         d = dict(cfg)
+        d.pop("default_scale", None)  # read by search.py (the scale used when none is given), not a device property
         unknown = set(d) - {"name", "kind", "description", "match"}
         if unknown:
             raise ValueError(f"device config {d.get('name')!r}: unknown keys {sorted(unknown)}")

@@ -16,13 +16,14 @@ to exercise the "no surrogate for that device" path.
 
 from __future__ import annotations
 
-import hashlib
+import statistics
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import norm
 
 from hwgpt import cost
+from hwgpt.benchmark import MeasurementProtocol, keyed_uniform, stream_key
 from hwgpt.search_space import Arch, SearchSpace
 
 # device -> (FLOP/s, seconds per layer, seconds per head, watts at the smallest width, metrics)
@@ -31,6 +32,7 @@ _DEVICES: dict[str, tuple[float, float, float, float, tuple[str, ...]]] = {
     "rtx2080": (4e12, 3e-5, 6e-6, 60.0, ("latency", "memory")),
 }
 _COMMON = ("perplexity", "accuracy", "flops", "params")
+_NORMAL = statistics.NormalDist()
 # log-normal spread (standard deviation of the log) of an observation around the median
 _SIGMA = {"perplexity": 0.01, "accuracy": 0.005, "latency": 0.06, "energy": 0.08, "memory": 0.01,
           "flops": 0.0, "params": 0.0}
@@ -52,6 +54,7 @@ class AnalyticBenchmark:
         if self.device not in _DEVICES:
             raise ValueError(f"unknown device {device!r} for scale {scale!r}; devices with surrogates: {self.devices}")
         self.seq_len = min(256, self.space.block_size)
+        self._cache: dict[tuple[Arch, str], float] = {}
 
     @property
     def devices(self) -> list[str]:
@@ -103,16 +106,45 @@ class AnalyticBenchmark:
         med, z = self._median(arch, metric), norm.ppf(0.5 + coverage / 2)
         return med * float(np.exp(-z * _SIGMA[metric])), med * float(np.exp(z * _SIGMA[metric]))
 
-    def _noise(self, arch: Arch, metric: str, seed: int) -> float:
-        key = int(hashlib.sha1(f"{arch.id}/{metric}/{self.device}".encode()).hexdigest()[:8], 16)
-        return float(np.random.default_rng([int(seed), key]).standard_normal())
+    def _noise(self, arch: Arch, metric: str, seed: int, repeat: int = 0) -> float:
+        stream = stream_key(f"analytic/{metric}@{self.device}")
+        return _NORMAL.inv_cdf(keyed_uniform(int(seed), int(arch.id, 16), stream, repeat))
 
-    def sample_observation(self, arch: Arch, metric: str, seed: int = 0) -> float:
-        """One noisy observation, deterministic in ``(arch, metric, device, seed)``."""
-        self._check(metric)
-        value = self._median(arch, metric) * float(np.exp(_SIGMA[metric] * self._noise(arch, metric, seed)))
+    def median(self, arch: Arch, metric: str) -> float:
+        """The noise-free value (cached per arch)."""
+        key = (arch, metric)
+        if key not in self._cache:
+            self._check(metric)
+            self._cache[key] = self._median(arch, metric)
+        return self._cache[key]
+
+    def sample_observation(self, arch: Arch, metric: str, seed: int = 0, repeats: int = 1) -> float:
+        """One noisy observation (median of ``repeats`` draws), deterministic in ``(arch, metric, device, seed)``."""
+        med = self.median(arch, metric)
+        z = float(np.median([self._noise(arch, metric, seed, r) for r in range(repeats)]))
+        value = med * float(np.exp(_SIGMA[metric] * z))
         return min(value, 1.0) if metric == "accuracy" else value
 
-    def sample_observations(self, archs: Sequence[Arch], metric: str, seed: int = 0) -> np.ndarray:
+    def sample_observations(self, archs: Sequence[Arch], metric: str, seed: int = 0, repeats: int = 1) -> np.ndarray:
         """Batched :meth:`sample_observation` (one draw per arch)."""
-        return np.array([self.sample_observation(a, metric, seed) for a in archs], dtype=np.float64)
+        return np.array([self.sample_observation(a, metric, seed, repeats) for a in archs], dtype=np.float64)
+
+    def simulated_seconds(self, arch: Arch, metrics: Sequence[str], protocol: MeasurementProtocol | None = None,
+                          repeats: int | None = None) -> float:
+        """:meth:`hwgpt.Benchmark.simulated_seconds` on the analytic latency (one forward = ``seq_len`` tokens)."""
+        p = protocol or MeasurementProtocol()
+        per_device: dict[str, int] = {}
+        quality = False
+        for m in metrics:
+            name, _, dev = m.partition("@")
+            if name in ("perplexity", "accuracy"):
+                quality = True
+            elif name in ("latency", "energy", "memory"):
+                per_device[dev or self.device] = per_device.get(dev or self.device, 0) + 1
+        lat = lambda d: (self if d == self.device else AnalyticBenchmark(self.scale, d))._median(arch, "latency")  # noqa: E731
+        hardware = [(lat(d), n) for d, n in per_device.items()]
+        forward = None
+        if quality and p.perplexity_windows:
+            d = next(iter(per_device), self.device)
+            forward = (lat(d), p.perplexity_windows * self.space.block_size / self.seq_len)
+        return p.seconds(hardware, forward, repeats)

@@ -3,6 +3,22 @@
 One benchmark object per device (hardware objectives may come from different devices). Every
 check runs in the constructor, before any evaluation: unknown device, objective without a
 surrogate on its device.
+
+An evaluation is a simulated measurement (:meth:`SurrogateProblem.observe`) at a fidelity of
+``r`` rounds out of ``protocol.repeats`` (full fidelity by default):
+
+* hardware metrics: the median of ``r`` repeated observations (keyed draws, see
+  :mod:`hwgpt.benchmark`), so fewer rounds are noisier;
+* perplexity: the surrogate's value at full fidelity; with ``r < R`` rounds only a share ``r / R``
+  of the evaluation windows is used, and log-perplexity moves by
+  ``c + e``, ``c ~ N(0, s_c^2 (1/w - 1/W))`` common to all archs of the run (the windows' difficulty)
+  and ``e ~ N(0, s_a^2 (1/w - 1/W))`` per arch, ``w = W r / R`` windows of ``W``. ``s_c = 0.30``
+  and ``s_a = 0.032`` nats are the per-window standard deviations measured on the shipped tiny
+  supernet (64 windows of 256 tokens, 10 archs; docs/readme/simulator.md); accuracy stays exact;
+* ``simulated_seconds``: :meth:`hwgpt.Benchmark.simulated_seconds` at those rounds.
+
+Every draw is keyed by ``(run seed, evaluation index)``: re-running (or resuming) a run gives
+the same observations.
 """
 
 from __future__ import annotations
@@ -13,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from hwgpt.benchmark import _GOLDEN, _M64, MeasurementProtocol, _mix, keyed_uniform, stream_key
 from hwgpt.search.objectives import EXACT_METRICS, Normalization, Objective
 from hwgpt.search_space import Arch, SearchSpace
 
@@ -21,9 +38,21 @@ log = logging.getLogger(__name__)
 _BOUNDS_CACHE: dict[tuple, dict[str, tuple[float, float]]] = {}
 
 
-def observation_seed(seed: int, index: int, objective: int) -> int:
-    """Seed of the noise draw of evaluation ``index``, objective ``objective`` in a run seeded ``seed``."""
-    return int(np.random.SeedSequence([int(seed), int(index), int(objective)]).generate_state(1)[0])
+NLL_SD_COMMON = 0.30
+"""Per-window sd (nats) of the mean NLL shared by all archs (window difficulty), tiny supernet."""
+NLL_SD_ARCH = 0.032
+"""Per-window sd (nats) of an arch's mean NLL once the windows' difficulty is removed, tiny supernet."""
+_NORMAL = __import__("statistics").NormalDist()
+_PPL_COMMON, _PPL_ARCH = stream_key("perplexity/windows-common"), stream_key("perplexity/windows-arch")
+
+
+def observation_seed(seed: int, index: int, objective: int = 0) -> int:
+    """Seed of the noise draws of evaluation ``index`` in a run seeded ``seed`` (63 bits).
+
+    Every objective uses it: the benchmark's draws are keyed by metric and device as well.
+    ``objective`` is accepted for compatibility and ignored.
+    """
+    return _mix(((int(seed) & _M64) * _GOLDEN + int(index)) & _M64) >> 1
 
 
 class SurrogateProblem:
@@ -45,9 +74,12 @@ class SurrogateProblem:
     def __init__(
         self, benchmark: Callable[..., Any], scale: str, objectives: Sequence[Objective],
         device: str | None = None, noise: bool = True, seed: int = 0,
+        protocol: MeasurementProtocol | None = None,
     ) -> None:
         self.space = SearchSpace.from_name(scale)
         self.scale, self.noise, self.seed = scale, bool(noise), int(seed)
+        self.protocol = protocol or MeasurementProtocol()
+        self._exact: dict[tuple[Arch, str], float] = {}
         self._factory = benchmark
         default = benchmark(scale=scale, device=None)
         if getattr(default, "evaluator", "surrogate") != "surrogate":
@@ -103,17 +135,69 @@ class SurrogateProblem:
         """``{objective name: device}`` of the hardware objectives."""
         return {o.name: self.device_of(o) for o in self.objectives if o.hardware}
 
-    def evaluate(self, arch: Arch, index: int) -> dict[str, float]:
+    @property
+    def max_rounds(self) -> int:
+        """Full fidelity: ``protocol.repeats`` rounds."""
+        return self.protocol.repeats
+
+    def check_rounds(self, rounds: int | None) -> int:
+        """``rounds`` (None: full fidelity) checked against ``1..protocol.repeats``."""
+        if rounds is None:
+            return self.protocol.repeats
+        if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or not 1 <= rounds <= self.max_rounds:
+            from hwgpt.errors import InvalidInput
+
+            raise InvalidInput(f"fidelity (rounds) must be an integer in [1, {self.max_rounds}] "
+                               f"(simulation.repeats), got {rounds!r}")
+        return int(rounds)
+
+    def evaluate(self, arch: Arch, index: int, rounds: int | None = None) -> dict[str, float]:
         """Raw metric values of ``arch`` as evaluation number ``index`` of the run."""
+        return self.observe(arch, index, rounds)[0]
+
+    def observe(self, arch: Arch, index: int, rounds: int | None = None) -> tuple[dict[str, float], float]:
+        """``(raw objective values, simulated seconds)`` of evaluation ``index`` at ``rounds`` rounds."""
+        r = self.protocol.repeats if rounds is None else self.check_rounds(rounds)
+        seed = observation_seed(self.seed, index)
         out = {}
-        for j, o in enumerate(self.objectives):
+        for o in self.objectives:
             bench = self._bench(o)
-            if self.noise and o.metric not in EXACT_METRICS:
-                seed = observation_seed(self.seed, index, j)
-                out[o.name] = float(bench.sample_observation(arch, o.metric, seed=seed))
+            if o.metric in EXACT_METRICS:
+                key = (arch, o.metric)
+                if key not in self._exact:
+                    self._exact[key] = float(bench.query(arch, metrics=[o.metric])[o.metric])
+                out[o.name] = self._exact[key]
+            elif not self.noise:
+                out[o.name] = _median(bench, arch, o.metric)
+            elif o.metric == "perplexity":
+                out[o.name] = self._perplexity(bench, arch, r)
+            elif o.hardware:
+                out[o.name] = float(bench.sample_observation(arch, o.metric, seed=seed, repeats=r))
             else:
-                out[o.name] = float(bench.query(arch, metrics=[o.metric])[o.metric])
-        return out
+                out[o.name] = _median(bench, arch, o.metric)
+        return out, self.seconds(arch, r)
+
+    def _perplexity(self, bench: Any, arch: Arch, r: int) -> float:
+        ppl = _median(bench, arch, "perplexity")
+        R, W = self.protocol.repeats, self.protocol.perplexity_windows
+        if r >= R or W == 0:
+            return ppl
+        w = W * r / R
+        scale = float(np.sqrt(1.0 / w - 1.0 / W))
+        u_c = keyed_uniform(self.seed, r, _PPL_COMMON)  # one offset per (run, rounds): the same windows
+        u_a = keyed_uniform(self.seed, int(arch.id, 16), _PPL_ARCH, r)
+        shift = scale * (NLL_SD_COMMON * _NORMAL.inv_cdf(u_c) + NLL_SD_ARCH * _NORMAL.inv_cdf(u_a))
+        return float(ppl * np.exp(shift))
+
+    def seconds(self, arch: Arch, rounds: int | None = None) -> float:
+        """Simulated seconds of measuring every objective of ``arch`` at ``rounds`` rounds."""
+        bench = self._benches[None]
+        metrics = [f"{o.metric}@{self.device_of(o)}" if o.hardware and self.device_of(o) else o.metric
+                   for o in self.objectives]
+        key = (arch, f"seconds/{rounds}")
+        if key not in self._exact:
+            self._exact[key] = float(bench.simulated_seconds(arch, metrics, self.protocol, repeats=rounds))
+        return self._exact[key]
 
     def medians(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
         """Noise-free (median) values of ``archs``, batched per objective."""
@@ -141,3 +225,10 @@ class SurrogateProblem:
             _BOUNDS_CACHE[key] = {k: (float(np.min(v)), float(np.max(v))) for k, v in med.items()}
             log.info("normalization bounds from %d archs: %s", len(archs), _BOUNDS_CACHE[key])
         return Normalization(self.objectives, _BOUNDS_CACHE[key])
+
+
+def _median(bench: Any, arch: Arch, metric: str) -> float:
+    """The benchmark's cached median when it has one (hwgpt.Benchmark), else its query."""
+    if hasattr(bench, "median"):
+        return float(bench.median(arch, metric))
+    return float(bench.query(arch, metrics=[metric])[metric])

@@ -2,27 +2,45 @@
 
 Syne Tune in-process: the optimizer is a Syne Tune searcher under ``SingleFidelityScheduler``,
 driven by ``AskTellScheduler`` (no process per evaluation). Each evaluation decodes the config
-(:meth:`hwgpt.SearchSpace.from_config`), asks the benchmark (a noisy observation by default,
-medians with ``noise=false``) and tells the scheduler the min-max-normalised, minimised
-objectives (see :mod:`hwgpt.search.objectives`). Every check on the config runs before any work.
+(:meth:`hwgpt.SearchSpace.from_config`), asks the benchmark (a simulated measurement at full
+fidelity, see :mod:`hwgpt.search.problem`; medians with ``noise=false``) and tells the scheduler
+the min-max-normalised, minimised objectives (see :mod:`hwgpt.search.objectives`). Multi-fidelity
+schedulers (``optimizer=moasha``) run on Syne Tune's simulator backend instead
+(:mod:`hwgpt.search.multifidelity`). Every check on the config runs before any work.
+
+Budgets: ``n_evals`` evaluations, or ``budget.simulated_hours`` of simulated measuring time
+(then ``budget.max_evals`` caps the evaluations). Duplicates (an architecture the run has already
+evaluated, in canonical form) are answered from the history and not counted
+(``duplicates=reuse``; ``remeasure`` evaluates them again, as a new noisy measurement).
+
+Interruption: Ctrl-C or SIGTERM (``search.py`` turns SIGTERM into Ctrl-C) stops the loop, writes
+``results.json`` with the history so far (``complete: false``) and the plots, and ends with one
+line saying where they are. ``resume=true`` (with ``hydra.run.dir=<that run dir>``) replays the
+history to the optimizer (its suggestions are answered from the history, no benchmark calls) and
+continues; the draws are keyed by evaluation index, so a resumed run equals an uninterrupted one
+for optimizers that are deterministic given their seed (rs, ls, nsga2, morea; BO refits its GPs).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 from tqdm.auto import tqdm
 
+from hwgpt.benchmark import MeasurementProtocol
+from hwgpt.errors import Interrupted, InvalidInput
 from hwgpt.search.objectives import Normalization, parse_objectives
 from hwgpt.search.plots import plot_hypervolume, plot_pareto_front
 from hwgpt.search.problem import SurrogateProblem
@@ -31,6 +49,10 @@ from hwgpt.search.tracking import make_tracker
 from hwgpt.search_space import Arch
 
 log = logging.getLogger(__name__)
+
+DUPLICATES = ("reuse", "remeasure")
+MAX_CONSECUTIVE_DUPLICATES = 1000
+RESUME_KEYS = ("optimizer", "scale", "objectives", "devices", "seed", "noise")
 
 
 @contextmanager
@@ -54,15 +76,61 @@ def seeded(seed: int, threads: int | None = None) -> Iterator[None]:
         torch.set_num_threads(states[3])
 
 
+@dataclass
+class SearchState:
+    """The history of a run: what was evaluated, observed, and what it cost.
+
+    Attributes:
+        archs, observed, seconds, rounds: One entry per counted evaluation (raw objective values,
+            simulated seconds, fidelity in rounds).
+        n_duplicates: Suggestions answered from the history (not counted).
+        timing: Wall seconds: ``benchmark_s`` (benchmark queries), ``optimizer_s`` (suggest +
+            update), ``total_s``.
+        stopped_by: ``n_evals``, ``simulated_budget``, ``duplicates`` or ``interrupted``.
+    """
+
+    archs: list[Arch] = field(default_factory=list)
+    observed: list[dict[str, float]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)
+    n_duplicates: int = 0
+    timing: dict[str, float] = field(default_factory=lambda: {"benchmark_s": 0.0, "optimizer_s": 0.0, "total_s": 0.0})
+    stopped_by: str = "n_evals"
+
+    def __iter__(self) -> Iterator[Any]:  # (archs, observed, timing), as optimize() returned before
+        return iter((self.archs, self.observed, self.timing))
+
+    @property
+    def simulated_seconds(self) -> float:
+        return float(sum(self.seconds))
+
+    @classmethod
+    def from_results(cls, results: dict[str, Any]) -> SearchState:
+        h = results["history"]
+        return cls(
+            archs=[Arch.from_dict(e["arch"]) for e in h], observed=[dict(e["objectives"]) for e in h],
+            seconds=[float(e.get("simulated_seconds", 0.0)) for e in h], rounds=[e.get("rounds") for e in h],
+            n_duplicates=int(results.get("n_duplicates", 0)),
+        )
+
+
 def optimize(
     problem: SurrogateProblem, normalization: Normalization, searcher: Any, n_evals: int,
-    seed: int = 0, progress: bool = True,
-) -> tuple[list[Arch], list[dict[str, float]], dict[str, float]]:
-    """The ask/tell loop.
+    seed: int = 0, progress: bool = True, *, budget_seconds: float | None = None,
+    duplicates: str = "reuse", replay: SearchState | None = None,
+) -> SearchState:
+    """The ask/tell loop; Ctrl-C ends it cleanly (``stopped_by="interrupted"``).
 
-    Returns:
-        The evaluated archs, their raw observed objectives, and wall times: ``benchmark_s``
-        (benchmark queries), ``optimizer_s`` (suggest + update) and ``total_s``.
+    Args:
+        problem: The black box.
+        normalization: Objective normalisation (what the searcher is told).
+        searcher: A Syne Tune searcher.
+        n_evals: Counted evaluations to reach (including replayed ones).
+        seed: The scheduler's seed.
+        progress: Show a progress bar.
+        budget_seconds: Stop once the simulated seconds reach this (None: no time budget).
+        duplicates: ``reuse`` (answer from the history, not counted) or ``remeasure``.
+        replay: History to replay first (resume): suggestions are answered from it, in order.
     """
     from syne_tune.optimizer.schedulers.ask_tell_scheduler import AskTellScheduler
     from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler
@@ -71,39 +139,126 @@ def optimize(
     scheduler = AskTellScheduler(SingleFidelityScheduler(
         space.to_syne_tune(), metrics=problem.names, do_minimize=True, searcher=searcher, random_seed=seed,
     ))
-    archs: list[Arch] = []
-    observed: list[dict[str, float]] = []
+    state = SearchState()
+    seen: dict[Arch, int] = {}
+    replay = replay or SearchState()
+    mismatched = streak = 0
     t_bench = t_opt = 0.0
     start = time.perf_counter()
-    for i in tqdm(range(n_evals), desc="search", disable=not progress, leave=False):
-        t0 = time.perf_counter()
-        trial = scheduler.ask()
-        t1 = time.perf_counter()
-        arch = space.from_config(trial.config)
-        raw = problem.evaluate(arch, i)
-        t2 = time.perf_counter()
-        scheduler.tell(trial, dict(zip(problem.names, normalization(raw).tolist(), strict=True)))
-        t_opt += (t1 - t0) + (time.perf_counter() - t2)
-        t_bench += t2 - t1
-        archs.append(arch)
-        observed.append(raw)
-    return archs, observed, {"benchmark_s": t_bench, "optimizer_s": t_opt, "total_s": time.perf_counter() - start}
+    bar = tqdm(total=n_evals, desc="search", disable=not progress, leave=False)
+    try:
+        while len(state.archs) < n_evals:
+            if budget_seconds is not None and state.simulated_seconds >= budget_seconds:
+                state.stopped_by = "simulated_budget"
+                break
+            t0 = time.perf_counter()
+            trial = scheduler.ask()
+            t1 = time.perf_counter()
+            arch = space.from_config(trial.config)
+            i = len(state.archs)
+            dup = seen.get(arch) if duplicates == "reuse" else None
+            if dup is not None:
+                raw = state.observed[dup]
+                state.n_duplicates += 1
+                streak += 1
+                if streak >= MAX_CONSECUTIVE_DUPLICATES:
+                    log.warning("the optimizer suggested %d evaluated architectures in a row; stopping", streak)
+                    state.stopped_by = "duplicates"
+                    break
+            elif i < len(replay.archs):
+                if arch != replay.archs[i]:
+                    mismatched += 1
+                    arch = replay.archs[i]
+                    trial.config = space.to_config(arch)
+                raw, secs, r = replay.observed[i], replay.seconds[i], replay.rounds[i]
+            else:
+                raw, secs = problem.observe(arch, i)
+                r = problem.max_rounds
+            t2 = time.perf_counter()
+            scheduler.tell(trial, dict(zip(problem.names, normalization(raw).tolist(), strict=True)))
+            t_opt += (t1 - t0) + (time.perf_counter() - t2)
+            t_bench += t2 - t1
+            if dup is None:
+                streak = 0
+                seen.setdefault(arch, i)
+                state.archs.append(arch)
+                state.observed.append(raw)
+                state.seconds.append(float(secs))
+                state.rounds.append(r)
+                bar.update(1)
+    except KeyboardInterrupt:
+        state.stopped_by = "interrupted"
+    finally:
+        bar.close()
+    if mismatched:
+        log.warning("resume: %d of %d replayed suggestions differed from the history (the optimizer is not "
+                    "deterministic given its seed); the history was told instead", mismatched, len(replay.archs))
+    state.timing = {"benchmark_s": t_bench, "optimizer_s": t_opt, "total_s": time.perf_counter() - start}
+    return state
 
 
+# ------------------------------------------------------------------------------------------- config
 def _check(cfg: DictConfig) -> None:
     """Config errors that need no benchmark, with what is allowed."""
     n = cfg.n_evals
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n_evals must be a positive int, got {n!r}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise ValueError(f"seed must be an int, got {cfg.seed!r}")
+        raise InvalidInput(f"n_evals must be a positive int, got {n!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise InvalidInput(f"seed must be a non-negative int, got {cfg.seed!r}")
     if not isinstance(cfg.noise, bool):
-        raise ValueError(f"noise must be true or false, got {cfg.noise!r}")
+        raise InvalidInput(f"noise must be true or false, got {cfg.noise!r}")
     ref = cfg.reference_point
     if isinstance(ref, bool) or not isinstance(ref, (int, float)) or ref <= 0:
-        raise ValueError(f"reference_point must be a positive number (normalised units), got {ref!r}")
-    if "searcher" not in cfg.optimizer:
-        raise ValueError(f"optimizer config {cfg.optimizer.get('name')!r} has no 'searcher' node")
+        raise InvalidInput(f"reference_point must be a positive number (normalised units), got {ref!r}")
+    if "searcher" not in cfg.optimizer and "scheduler" not in cfg.optimizer:
+        raise InvalidInput(f"optimizer config {cfg.optimizer.get('name')!r} has no 'searcher' (or 'scheduler') node")
+    dup = cfg.get("duplicates", "reuse")
+    if dup not in DUPLICATES:
+        raise InvalidInput(f"duplicates must be one of {list(DUPLICATES)}, got {dup!r}")
+    if not isinstance(cfg.get("resume", False), bool):
+        raise InvalidInput(f"resume must be true or false, got {cfg.get('resume')!r}")
+    budget_seconds(cfg)
+    protocol(cfg)
+
+
+def budget_seconds(cfg: DictConfig) -> float | None:
+    """``budget.simulated_hours`` in seconds (None: no time budget); must be positive."""
+    hours = (cfg.get("budget") or {}).get("simulated_hours")
+    if hours is None:
+        return None
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not np.isfinite(hours) or hours <= 0:
+        raise InvalidInput(f"budget.simulated_hours must be a positive number of hours (or null for none), "
+                           f"got {hours!r}")
+    max_evals = cfg.budget.get("max_evals", 100_000)
+    if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals <= 0:
+        raise InvalidInput(f"budget.max_evals must be a positive int, got {max_evals!r}")
+    return float(hours) * 3600.0
+
+
+def protocol(cfg: DictConfig) -> MeasurementProtocol:
+    """The measurement protocol of ``cfg.simulation`` (defaults where absent)."""
+    sim = dict(cfg.get("simulation") or {})
+    unknown = set(sim) - set(MeasurementProtocol.__dataclass_fields__)
+    if unknown:
+        raise InvalidInput(f"simulation: unknown keys {sorted(unknown)}; allowed: "
+                           f"{sorted(MeasurementProtocol.__dataclass_fields__)}")
+    return MeasurementProtocol(**sim)
+
+
+def resolve_scale(cfg: DictConfig) -> str:
+    """The scale: ``scale=<name>`` if given, else the device config's ``default_scale`` (else tiny).
+
+    conf/search.yaml selects no scale by default; the paper's devices name the paper's S scale
+    (conf/device/<gpu>.yaml ``default_scale: s``), this machine's ``cpu`` names tiny. The
+    resolved name is written into ``cfg.scale.name``, which the optimizer configs interpolate.
+    """
+    scale = OmegaConf.select(cfg, "scale.name", default=None)
+    if scale is None:
+        scale = OmegaConf.select(cfg, "device.default_scale", default=None) or "tiny"
+        with open_dict(cfg):
+            cfg.scale = {"name": scale}
+        log.info("no scale given: %s, the default of device %s", scale, OmegaConf.select(cfg, "device.name"))
+    return scale
 
 
 def _plain(cfg: DictConfig) -> dict[str, Any]:
@@ -114,6 +269,31 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=False)
 
 
+def _load_previous(run_dir: Path, cfg: DictConfig, problem: SurrogateProblem) -> dict[str, Any]:
+    """The results.json of the run to resume, checked against this config."""
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise InvalidInput(
+            f"resume=true: no run to resume in {run_dir} (no results.json); pass the directory of an earlier "
+            f"run with hydra.run.dir=<run dir> (it is printed when a run ends or is interrupted)"
+        )
+    try:
+        prev = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"resume=true: {path} is not valid JSON ({e})") from e
+    now = {"optimizer": cfg.optimizer.name, "scale": problem.scale, "objectives": problem.names,
+           "devices": problem.devices, "seed": cfg.seed, "noise": cfg.noise}
+    diff = {k: (prev.get(k), now[k]) for k in RESUME_KEYS if prev.get(k) != now[k]}
+    if diff:
+        raise InvalidInput(f"resume=true: the run in {run_dir} differs from this command in "
+                           + ", ".join(f"{k} (run: {a!r}, now: {b!r})" for k, (a, b) in diff.items()))
+    if prev.get("protocol") and prev["protocol"] != problem.protocol.to_dict():
+        raise InvalidInput(f"resume=true: simulation settings differ (run: {prev['protocol']}, "
+                           f"now: {problem.protocol.to_dict()})")
+    return prev
+
+
+# ---------------------------------------------------------------------------------------------- run
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run one search and write ``results.json``, ``pareto_front.png`` and ``hypervolume.png`` into the run dir.
 
@@ -122,39 +302,87 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     Returns:
         The results dict (see :mod:`hwgpt.search.results`).
+
+    Raises:
+        hwgpt.errors.Interrupted: Ctrl-C/SIGTERM, after writing the partial results and plots.
     """
+    scale = resolve_scale(cfg)
     _check(cfg)
     name = cfg.optimizer.name
     objectives = parse_objectives(list(cfg.objectives), cfg.device.name, dict(cfg.get("devices") or {}))
     if cfg.optimizer.get("multi_objective", True) and len(objectives) < 2:
-        raise ValueError(
+        raise InvalidInput(
             f"optimizer {name!r} is multi-objective: needs at least 2 objectives, got {list(cfg.objectives)}"
         )
     problem = SurrogateProblem(
-        instantiate(cfg.benchmark), cfg.scale.name, objectives, cfg.device.name, cfg.noise, cfg.seed
+        instantiate(cfg.benchmark), scale, objectives, cfg.device.name, cfg.noise, cfg.seed, protocol(cfg),
     )
     run_dir = Path(cfg.paths.output_dir)
+    seconds_budget = budget_seconds(cfg)
+    n_evals = cfg.budget.get("max_evals", 100_000) if seconds_budget is not None else cfg.n_evals
+    previous = _load_previous(run_dir, cfg, problem) if cfg.get("resume", False) else None
+    multi_fidelity = "scheduler" in cfg.optimizer
+    if multi_fidelity:
+        from hwgpt.search.multifidelity import check_scheduler
+
+        check_scheduler(cfg, problem)
+        if previous is not None:
+            raise InvalidInput(f"resume=true is not supported for multi-fidelity optimizer {name!r}; "
+                               "it is for rs, ls, nsga2, morea and the BO optimizers")
     tracker = make_tracker(cfg.get("logger"), run_dir, _plain(cfg))
     normalization = problem.normalization(cfg.normalization.n_archs, cfg.normalization.seed)
-    log.info("search: %s on %s, objectives %s, devices %s, %d evaluations, seed %d",
-             name, cfg.scale.name, problem.names, problem.devices, cfg.n_evals, cfg.seed)
+    what = f"{seconds_budget / 3600:g} simulated hours" if seconds_budget else f"{n_evals} evaluations"
+    log.info("search: %s on %s, objectives %s, devices %s, %s, seed %d", name, scale, problem.names,
+             problem.devices, what, cfg.seed)
+    replay = SearchState.from_results(previous) if previous else None
+    if replay is not None:
+        log.info("resume: replaying %d evaluations from %s", len(replay.archs), run_dir / "results.json")
     with seeded(cfg.seed, cfg.get("threads")):
-        searcher = instantiate(cfg.optimizer.searcher)(config_space=problem.space.to_syne_tune(), random_seed=cfg.seed)
-        archs, observed, timing = optimize(
-            problem, normalization, searcher, cfg.n_evals, cfg.seed, cfg.get("progress", True)
-        )
+        if multi_fidelity:
+            from hwgpt.search.multifidelity import optimize_multifidelity
+
+            state = optimize_multifidelity(problem, normalization, cfg, n_evals, seconds_budget, run_dir)
+        else:
+            searcher = instantiate(cfg.optimizer.searcher)(config_space=problem.space.to_syne_tune(),
+                                                           random_seed=cfg.seed)
+            state = optimize(problem, normalization, searcher, n_evals, cfg.seed, cfg.get("progress", True),
+                             budget_seconds=seconds_budget, duplicates=cfg.get("duplicates", "reuse"),
+                             replay=replay)
+    if replay is not None:
+        for k in ("benchmark_s", "optimizer_s", "total_s"):
+            state.timing[k] += float(previous.get("timing", {}).get(k, 0.0))
+    complete = state.stopped_by != "interrupted"
     results = build_results(
-        optimizer=name, scale=cfg.scale.name, names=problem.names, devices=problem.devices, seed=cfg.seed,
-        archs=archs, observed=observed, medians=problem.medians(archs), normalization=normalization,
-        reference_point=cfg.reference_point, noise=cfg.noise, timing=timing,
+        optimizer=name, scale=scale, names=problem.names, devices=problem.devices, seed=cfg.seed,
+        archs=state.archs, observed=state.observed, medians=problem.medians(state.archs),
+        normalization=normalization, reference_point=cfg.reference_point, noise=cfg.noise, timing=state.timing,
+        seconds=state.seconds, rounds=state.rounds, complete=complete, stopped_by=state.stopped_by,
+        n_duplicates=state.n_duplicates,
+        extra={"protocol": problem.protocol.to_dict(),
+               "budget": {"n_evals": n_evals, "simulated_hours": None if seconds_budget is None
+                          else seconds_budget / 3600.0}},
     )
     path = write_results(results, run_dir)
-    figures = {
-        "pareto_front": plot_pareto_front(results, run_dir / "pareto_front.png"),
-        "hypervolume": plot_hypervolume(results, run_dir / "hypervolume.png"),
-    }
+    figures = {}
+    if state.archs:
+        figures = {
+            "pareto_front": plot_pareto_front(results, run_dir / "pareto_front.png"),
+            "hypervolume": plot_hypervolume(results, run_dir / "hypervolume.png"),
+        }
+    if not complete:
+        raise Interrupted(
+            f"{len(state.archs)} evaluations kept in {path} (complete: false) with the plots in {run_dir}; "
+            f"continue with the same command plus resume=true hydra.run.dir={run_dir}"
+        )
     tracker.log_results(results, figures)
-    log.info("%s: hypervolume %.4f (medians %.4f) after %d evaluations (benchmark %.2f ms/eval, optimizer %.2f s); %s",
-             name, results["hypervolume"], results["hypervolume_median"], cfg.n_evals,
-             1e3 * timing["benchmark_s"] / cfg.n_evals, timing["optimizer_s"], path)
+    n = max(1, len(state.archs))
+    if results["hypervolume"] > results["hypervolume_max"]:
+        log.warning("hypervolume %.4f exceeds the attainable %.4f: noisy observations fell below the "
+                    "normalisation's lower bounds (medians); compare runs by hypervolume_median (%.4f)",
+                    results["hypervolume"], results["hypervolume_max"], results["hypervolume_median"])
+    log.info("%s: hypervolume %.4f (medians %.4f, attainable %.4f) after %d evaluations, %.2f simulated hours "
+             "(benchmark %.3f ms/eval, optimizer %.3f ms/eval); %s",
+             name, results["hypervolume"], results["hypervolume_median"], results["hypervolume_max"],
+             len(state.archs), results["simulated_seconds"] / 3600, 1e3 * state.timing["benchmark_s"] / n,
+             1e3 * state.timing["optimizer_s"] / n, path)
     return results

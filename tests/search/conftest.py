@@ -17,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 from search_helpers import CONF, FAKE
 
 from hwgpt.search.analytic import AnalyticBenchmark
+from hwgpt.search.runner import resolve_scale
 
 
 @pytest.fixture
@@ -44,6 +45,7 @@ def search_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
             if "save_dir" in cfg.logger:
                 cfg.logger.save_dir = out
         HydraConfig.instance().set_config(cfg)
+        resolve_scale(cfg)  # scale=null -> the device's default_scale (run() does the same)
         return cfg
 
     yield make

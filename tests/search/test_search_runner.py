@@ -116,7 +116,10 @@ def test_on_the_real_benchmark_class(search_cfg, fitted_artifacts: Path, tmp_pat
     assert res["devices"] == {"latency": "cpu"} and res["hypervolume"] > 0
     lat = [e["objectives"]["latency"] for e in res["history"]]
     assert len(set(lat)) == len(lat)  # noisy draws
-    with pytest.raises(ValueError, match=r"unknown device 'h100'.*devices with surrogates: \['cpu'\]"):
+    with pytest.raises(ValueError, match=r"unknown device 'h100' for scale 'tiny'.*with surrogates: \['cpu'\]"):
+        run(search_cfg("benchmark._target_=hwgpt.benchmark.Benchmark", f"benchmark.artifacts_dir={fitted_artifacts}",
+                       "device=h100", "scale=tiny"))
+    with pytest.raises(ValueError, match=r"unknown device 'h100' for scale 's'"):  # a paper device: its S scale
         run(search_cfg("benchmark._target_=hwgpt.benchmark.Benchmark", f"benchmark.artifacts_dir={fitted_artifacts}",
                        "device=h100"))
     with pytest.raises(ValueError, match="no energy surrogate for device 'cpu'"):
