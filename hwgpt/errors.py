@@ -46,8 +46,12 @@ class StoreError(HwgptError, RuntimeError):
     """The measurement store cannot be opened, read or written; the file is left as it was."""
 
 
-class ArtifactIntegrityError(HwgptError, RuntimeError):
-    """A shipped or fitted artifact file is missing, unlisted or differs from its manifest."""
+class ArtifactError(HwgptError, ValueError):
+    """A surrogate artifact is missing, corrupt or incompatible with this version of hwgpt."""
+
+
+class ArtifactIntegrityError(ArtifactError):
+    """An artifact file is missing from, unlisted in, or differs from its directory's manifest."""
 
 
 class Interrupted(KeyboardInterrupt):

@@ -6,21 +6,37 @@ and setting, quantile levels, conformal corrections, the validation report, the 
 settings, package versions and device identity, plus the SHA-256 of each model file, checked on
 load. The meta file is written last, so a half-written artifact is never picked up.
 
+**Manifest.** Every artifact directory ``<root>/<scale>/<device>/`` holds ``manifest.json``: the
+SHA-256 and size of every file in it, the metadata included. :func:`load` and :func:`read_meta`
+check the files they read against it, so editing a ``.meta.json`` (even into other valid JSON) or
+swapping a model file raises :class:`ArtifactIntegrityError` naming the file. :func:`save` rewrites
+the manifest (under a lock on the directory), so re-fits and new surrogates always have one; to
+(re)write or check the manifest of a directory by hand::
+
+    python -m hwgpt.surrogates.artifacts manifest hwgpt/artifacts/surrogates/tiny/cpu
+    python -m hwgpt.surrogates.artifacts verify hwgpt/artifacts/surrogates/*/*/
+
 The shipped root is ``hwgpt/artifacts/surrogates`` inside the package, read through
 :mod:`importlib.resources`; any other directory can be given instead.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
+import sys
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from hwgpt.errors import ArtifactError, ArtifactIntegrityError
 from hwgpt.search_space import SearchSpace
 from hwgpt.surrogates.features import feature_names
 from hwgpt.surrogates.predictor import PointSurrogate
@@ -31,10 +47,13 @@ SCHEMA_VERSION = 1
 KINDS: dict[str, type[Surrogate]] = {"quantile": QuantileSurrogate, "point": PointSurrogate}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 META_SUFFIX = ".meta.json"
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
 
+log = logging.getLogger(__name__)
 
-class ArtifactError(ValueError):
-    """A surrogate artifact is missing, corrupt or incompatible with this version of hwgpt."""
+__all__ = ["MANIFEST", "ArtifactError", "ArtifactIntegrityError", "available", "load", "load_shared", "read_meta",
+           "save", "verify_dir", "write_manifest"]
 
 
 def check_name(kind: str, name: str) -> str:
@@ -70,20 +89,114 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _is_tmp(name: str) -> bool:
+    return ".tmp" in name or name.startswith(".")
+
+
+@contextlib.contextmanager
+def _dir_lock(d: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the directory itself (no lock file left behind)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock
+        yield
+        return
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _manifest_of(d: Path) -> dict[str, Any]:
+    files = {}
+    for f in sorted(d.iterdir(), key=lambda p: p.name):
+        if f.is_file() and f.name != MANIFEST and not _is_tmp(f.name):
+            data = f.read_bytes()
+            files[f.name] = {"sha256": _sha(data), "bytes": len(data)}
+    return {"manifest_version": MANIFEST_VERSION, "files": files}
+
+
+def write_manifest(directory: str | Path) -> Path:
+    """(Re)write ``<directory>/manifest.json`` from the files there now; returns its path.
+
+    Only do this for files you trust: the manifest is what later loads are checked against.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise ArtifactError(f"artifact directory {d} does not exist")
+    with _dir_lock(d):
+        path = d / MANIFEST
+        _write(path, json.dumps(_manifest_of(d), indent=1, sort_keys=True).encode())
+    return path
+
+
+def _read_manifest(d: Traversable) -> dict[str, Any]:
+    path = d.joinpath(MANIFEST)
+    try:
+        manifest = json.loads(path.read_bytes())
+    except FileNotFoundError as e:
+        raise ArtifactIntegrityError(
+            f"artifact directory {d} has no {MANIFEST}, so its files cannot be checked; if you trust them, "
+            f"write one with `python -m hwgpt.surrogates.artifacts manifest {d}` (or re-fit)"
+        ) from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactIntegrityError(f"{path} is corrupt (not valid JSON: {e}); restore it or re-fit") from e
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise ArtifactIntegrityError(f"{path} is corrupt: expected an object with a 'files' table")
+    return manifest
+
+
+def _check_file(d: Traversable, name: str, data: bytes, manifest: dict[str, Any]) -> None:
+    info = manifest["files"].get(name)
+    if info is None:
+        raise ArtifactIntegrityError(f"artifact file {d.joinpath(name)} is not listed in {d.joinpath(MANIFEST)}; "
+                                     "it was added after the manifest was written (re-fit, or rewrite the manifest "
+                                     "if you trust it)")
+    if not isinstance(info, dict) or _sha(data) != info.get("sha256"):
+        raise ArtifactIntegrityError(f"artifact file {d.joinpath(name)} was changed: its SHA-256 does not match "
+                                     f"{d.joinpath(MANIFEST)}; restore it or re-fit")
+
+
+def verify_dir(directory: str | Path | Traversable) -> list[str]:
+    """Check every file of an artifact directory against its manifest; returns the names checked.
+
+    Raises:
+        ArtifactIntegrityError: the first missing, unlisted or changed file, by name.
+    """
+    d = Path(directory) if isinstance(directory, (str, os.PathLike)) else directory
+    manifest = _read_manifest(d)
+    present = sorted(f.name for f in d.iterdir() if f.is_file() and f.name != MANIFEST and not _is_tmp(f.name))
+    for name in manifest["files"]:
+        if name not in present:
+            raise ArtifactIntegrityError(f"artifact file {d.joinpath(name)} (listed in {d.joinpath(MANIFEST)}) "
+                                         "is missing")
+    for name in present:
+        _check_file(d, name, d.joinpath(name).read_bytes(), manifest)
+    return present
+
+
 def save(surrogate: Surrogate, root: str | Path) -> Path:
-    """Write ``surrogate`` under ``root``; returns the meta file. Overwrites an existing artifact."""
+    """Write ``surrogate`` under ``root`` and rewrite the directory's manifest; returns the meta file.
+
+    Overwrites an existing artifact of the same metric.
+    """
     meta = surrogate.meta
     scale, device, metric = (check_name(k, meta[k]) for k in ("scale", "device", "metric"))
     d = Path(root) / scale / device
     d.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for role, (ext, data) in surrogate.model_files().items():
-        name = f"{metric}.{role}.{ext}"
-        _write(d / name, data)
-        files[role] = {"name": name, "sha256": _sha(data), "bytes": len(data)}
-    meta.update({"schema_version": SCHEMA_VERSION, "kind": surrogate.kind, "files": files})
-    path = d / f"{metric}{META_SUFFIX}"
-    _write(path, json.dumps(meta, indent=1, sort_keys=True, default=str).encode())
+    with _dir_lock(d):
+        files = {}
+        for role, (ext, data) in surrogate.model_files().items():
+            name = f"{metric}.{role}.{ext}"
+            _write(d / name, data)
+            files[role] = {"name": name, "sha256": _sha(data), "bytes": len(data)}
+        meta.update({"schema_version": SCHEMA_VERSION, "kind": surrogate.kind, "files": files})
+        path = d / f"{metric}{META_SUFFIX}"
+        _write(path, json.dumps(meta, indent=1, sort_keys=True, default=str).encode())
+        _write(d / MANIFEST, json.dumps(_manifest_of(d), indent=1, sort_keys=True).encode())
     return path
 
 
@@ -110,12 +223,16 @@ def available(artifacts_dir: str | Path | None = None) -> dict[str, dict[str, li
 
 
 def read_meta(scale: str, device: str, metric: str, artifacts_dir: str | Path | None = None) -> dict[str, Any]:
-    """The metadata of one artifact (no model files read)."""
-    path = resolve_root(artifacts_dir, scale, device).joinpath(scale, device, f"{metric}{META_SUFFIX}")
+    """The metadata of one artifact (no model files read), checked against the directory's manifest."""
+    d = resolve_root(artifacts_dir, scale, device).joinpath(scale, device)
+    path = d.joinpath(f"{metric}{META_SUFFIX}")
     try:
-        meta = json.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError as e:
         raise ArtifactError(f"no surrogate artifact {path}") from e
+    _check_file(d, path.name, data, _read_manifest(d))
+    try:
+        meta = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"corrupt surrogate metadata {path}: not valid JSON ({e}); re-run "
                             f"`python -m hwgpt.surrogates.fit scale={scale} device={device}`") from e
@@ -149,12 +266,14 @@ def load(scale: str, device: str, metric: str, artifacts_dir: str | Path | None 
         raise ArtifactError(f"incompatible surrogate artifact {meta_path}: its feature names differ from this "
                             f"hwgpt's for scale {scale!r} (search space or features changed); re-fit it")
     files = {}
+    manifest = _read_manifest(d)
     for role, info in meta.get("files", {}).items():
         path = d.joinpath(info["name"])
         try:
             data = path.read_bytes()
         except FileNotFoundError as e:
-            raise ArtifactError(f"surrogate model file {path} (listed in {meta_path}) is missing") from e
+            raise ArtifactIntegrityError(f"surrogate model file {path} (listed in {meta_path}) is missing") from e
+        _check_file(d, info["name"], data, manifest)
         if _sha(data) != info["sha256"]:
             raise ArtifactError(f"surrogate model file {path} is corrupt or was replaced: its SHA-256 does not "
                                 f"match {meta_path}; re-fit or restore it")
@@ -184,3 +303,29 @@ def load_shared(scale: str, device: str, metric: str, artifacts_dir: str | Path 
     if key not in _SHARED:
         _SHARED[key] = load(scale, device, metric, artifacts_dir, space)
     return _SHARED[key]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hwgpt.surrogates.artifacts {manifest,verify} DIR...``: write or check manifests."""
+    parser = argparse.ArgumentParser(prog="python -m hwgpt.surrogates.artifacts", description=main.__doc__)
+    parser.add_argument("command", choices=["manifest", "verify"],
+                        help="manifest: (re)write DIR/manifest.json from the files there; verify: check them")
+    parser.add_argument("dirs", nargs="+", type=Path, help="artifact directories <root>/<scale>/<device>")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    status = 0
+    for d in args.dirs:
+        try:
+            if args.command == "manifest":
+                path = write_manifest(d)
+                log.info("wrote %s (%d files)", path, len(json.loads(path.read_text())["files"]))
+            else:
+                log.info("ok: %s (%d files match its manifest)", d, len(verify_dir(d)))
+        except ArtifactError as e:
+            log.error("%s", e)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
