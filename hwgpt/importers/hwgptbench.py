@@ -6,10 +6,10 @@ Command line (Hydra, config ``conf/import.yaml``)::
 
 The raw pickles are read from the repository's git objects at commit :data:`COMMIT` (later commits
 deleted them; no checkout is needed) through a restricted unpickler (:mod:`hwgpt.importers.safe_pickle`).
-Every record is validated against the search space of its scale; records of another scale found in a
-directory (upstream's ``latency_a6000_m`` holds a few S archs) are filed under the scale they belong to;
-the rest are rejected and counted per file, by reason, as are duplicates (an architecture already imported
-for that (scale, device, metric) from an earlier file keeps its first series).
+Every record is validated against the search space of its directory's scale; records of another scale
+(upstream's ``latency_a6000_m`` holds 17 S archs, profiled at M's batch of 4, so valid for neither) and
+malformed ones are rejected and counted per file, by reason, as are duplicates (an architecture already
+imported for that (scale, device, metric) from an earlier file keeps its first series).
 
 Units become the project's: latency in seconds per forward, energy in joules per forward, memory in bytes
 (see :mod:`hwgpt.importers.upstream_model` for what upstream measured and the evidence).
@@ -104,7 +104,7 @@ def plan_file(blob: Blob) -> FilePlan | None:
         elif raw in conventions.CPU_HOSTS:
             dev = conventions.CPU_HOSTS[raw]
             if dev is None:
-                return FilePlan(blob, scale, raw, "latency", "host not mapped to a named CPU (duplicate/unused)")
+                return FilePlan(blob, scale, raw, "latency", "host unused by upstream's API (no CPU name matches it)")
         else:
             return None
         if name.startswith("efficiency_energy_observations_tracker_"):
@@ -226,7 +226,9 @@ def read_file(plan: FilePlan, data: bytes, spaces: dict[str, SearchSpace], creat
             res.rejects[why] += 1
             continue
         if scale != plan.scale:
-            res.counts[f"filed under scale {scale}"] += 1
+            # measured with the directory's settings (e.g. M's batch 4), not its own scale's: unusable for both
+            res.rejects[f"a scale-{scale} arch in a scale-{plan.scale} directory"] += 1
+            continue
         series = _series(rec, plan.kind, plan.device)
         if not any(series.values()):
             res.rejects["no observations"] += 1
@@ -237,10 +239,11 @@ def read_file(plan: FilePlan, data: bytes, spaces: dict[str, SearchSpace], creat
             continue
         seen.add(key)
         for metric, raw in series.items():
+            units = list(rec.get("unit_cpu") or []) if metric == "latency" else None
             try:
-                values = conventions.convert(metric, np.asarray(raw, dtype=np.float64), plan.device)
-            except (TypeError, ValueError):
-                res.rejects[f"non-numeric {metric} observation"] += 1
+                values = conventions.convert(metric, np.asarray(raw, dtype=np.float64), plan.device, units)
+            except (TypeError, ValueError) as e:
+                res.rejects[f"unconvertible {metric} series ({str(e)[:40]})"] += 1
                 continue
             ok = np.isfinite(values) & ((values >= 0) if metric == "accuracy" else (values > 0))
             if not ok.all():

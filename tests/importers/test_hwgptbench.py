@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from upstream_helpers import arch_dict, energy_record, latency_record
 
-from hwgpt.importers import conventions, hwgptbench
+from hwgpt.importers import hwgptbench
 from hwgpt.importers.gitsource import SourceError
 from hwgpt.importers.safe_pickle import PickleFormatError, UnsafePickleError, loads
 from hwgpt.search_space import SearchSpace
@@ -55,6 +55,9 @@ def _repo(upstream):
                    raw=pickle.dumps([latency_record(S1, [1.0])] * 50)[:-40])               # truncated
     upstream.write(f"{d}/latency_rtx2080/efficiency_observations_0_2500.pkl", raw=pickle.dumps([Evil()]))
     upstream.write(f"{d}/mem_a100/efficiency_observations_0_10000.pkl", [{"arch": S1, "mean_mem": 100.0}])
+    cpu = {**latency_record(S1, []), "times_profiler_cpu": [1.2, 300.0], "unit_cpu": ["s", "ms"]}
+    upstream.write(f"{d}/latency_cpu_mlgpu/efficiency_observations_0_2500.pkl", [cpu])
+    upstream.write(f"{d}/latency_cpu_p100/efficiency_observations_0_2500.pkl", [cpu])   # the unused host
     upstream.write("arch_ppl_bench_s/ppl_observations_tracker_0_1000.pkl",
                    [{"arch": S1, "perplexity": 30.0, "accuracy": 0.4}])
     upstream.write("README.md", raw=b"upstream")
@@ -70,25 +73,30 @@ def test_import_validates_converts_dedups_and_records_provenance(upstream, tmp_p
     assert f0["status"] == "imported" and f0["records"] == 5 and f0["archs"] == 2 and f0["duplicates"] == 1
     assert sum(f0["rejects"].values()) == 2 and "outside every search space" in f0["rejects"]
     assert files["latency_a100/efficiency_observations_2500_5000.pkl"]["duplicates_across_files"] == 1
-    assert files["latency_a100_m/efficiency_observations_0_2500.pkl"]["filed under scale s"] == 1
+    assert files["latency_a100_m/efficiency_observations_0_2500.pkl"]["rejects"] == {
+        "a scale-s arch in a scale-m directory": 1}
     assert files["latency_h100/efficiency_observations_0_2500.pkl"]["status"].startswith("unreadable: ")
     assert "not a complete pickle" in files["latency_h100/efficiency_observations_2500_5000.pkl"]["status"]
     assert files["latency_rtx2080/efficiency_observations_0_2500.pkl"]["status"].startswith("refused: ")
     assert files["latency_v100/efficiency_energy_observations_0_2500.pkl"]["status"].startswith("skipped: ")
+    assert files["latency_cpu_p100/efficiency_observations_0_2500.pkl"]["status"].startswith("skipped: host unused")
     assert not os.path.exists("/tmp/hwgpt_pwned")
 
     s_lat = hwgptbench.observations(out, "s", "a100", "latency")
     s1 = SearchSpace.from_name("s").validate(hwgptbench.to_arch(S1))
     # the first file's series wins; ms -> s; the duplicate row inside the file and the later file are dropped
     assert sorted(s_lat[s_lat.arch_id == s1.id]["value"]) == pytest.approx([0.020, 0.021, 0.022])
-    assert set(s_lat["unit"]) == {"s"} and len(s_lat) == 3 + 3 + 1  # S1, S2 and S3 (filed from the _m dir)
+    assert set(s_lat["unit"]) == {"s"} and len(s_lat) == 3 + 3  # S1, S2 (not S3 from the _m dir)
     m_lat = hwgptbench.observations(out, "m", "a100", "latency")
     assert m_lat["arch_id"].nunique() == 1 and len(m_lat) == 2
     en = hwgptbench.observations(out, "s", "a100", "energy")
     assert en.sort_values("repeat")["flags"].tolist() == ["warmup", "", ""]
-    assert en["value"].tolist() == pytest.approx(conventions.convert("energy", np.array([0.01, 5e-4, 6e-4]), "a100"))
+    assert en.sort_values("repeat")["value"].tolist() == pytest.approx([36.0, 1.8, 2.16])  # Wh -> J per forward
     mem = hwgptbench.observations(out, "s", "a100", "memory")
-    assert mem["value"].tolist() == pytest.approx(conventions.convert("memory", np.array([100.0]), "a100"))
+    assert mem["value"].tolist() == [100e6] and set(mem["dtype"]) == {"bfloat16"}  # MB (10^6 bytes) -> bytes
+    cpu = hwgptbench.observations(out, "s", "xeon_silver", "latency").sort_values("repeat")
+    assert cpu["value"].tolist() == pytest.approx([1.2, 0.3]) and set(cpu["dtype"]) == {"float32"}  # per-obs unit
+    assert set(m_lat["batch"]) == {4} and set(s_lat["batch"]) == {8} and set(s_lat["dtype"]) == {"bfloat16"}
     q = hwgptbench.observations(out, "s", metric="perplexity")
     assert q["value"].tolist() == [30.0]
 
@@ -96,7 +104,7 @@ def test_import_validates_converts_dedups_and_records_provenance(upstream, tmp_p
     row = runs[runs.path == "raw_results_hw/latency_a100/efficiency_observations_0_2500.pkl"].iloc[0]
     assert row.repository == hwgptbench.REPOSITORY and row.commit == sha and row.licence == "Apache-2.0"
     assert len(row.blob) == 40 and "Sukthanker" in row.citation
-    assert json.loads(row.settings)["latency"]["seq_len"] == conventions.settings("latency", "s", "a100")["seq_len"]
+    assert json.loads(row.settings)["latency"] == {"batch": 8, "seq_len": 1024, "dtype": "bfloat16", "threads": None}
     assert set(s_lat["run_id"]) <= {b[:16] for b in runs["blob"]}
 
     # idempotent: a rerun reads nothing again and holds the same rows
