@@ -17,13 +17,14 @@ JOBS=${JOBS:-2}
 LOG=outputs/release/fits; mkdir -p "$LOG"
 COMMON=(store="$IMPORT" plots=true 'settings.exclude_flags=[contended,warmup]' settings.quantile.folds=3
         'settings.quantile.levels=[0.025,0.05,0.1,0.25,0.5,0.75,0.9,0.95,0.975]'
-        'boost.max_depth=[3]' boost.learning_rate=0.15 boost.max_rounds=120 boost.early_stopping_rounds=15)
+        'boost.max_depth=[3]' boost.learning_rate=0.25 boost.max_rounds=80 boost.early_stopping_rounds=15)
 fit_one() {
   local scale=${1%%/*} dev=${1#*/}
   [ -e "$LOG/$scale-$dev.done" ] && return 0
-  local extra=(settings.max_archs=4000 settings.max_obs_per_arch=10)
-  [ "$dev" = any ] && extra=()
-  "$PY" -m hwgpt.surrogates.fit scale="$scale" device="$dev" "${COMMON[@]}" "${extra[@]}" \
+  local extra=(device="$dev" settings.max_archs=4000 settings.max_obs_per_arch=10)
+  # device-independent perplexity/accuracy (<scale>/any/): every arch; `any` is a directory, not a device config
+  [ "$dev" = any ] && extra=(device=cpu device.name=any)
+  "$PY" -m hwgpt.surrogates.fit scale="$scale" "${COMMON[@]}" "${extra[@]}" \
       hydra.run.dir="$LOG/$scale-$dev" > "$LOG/$scale-$dev.log" 2>&1 && touch "$LOG/$scale-$dev.done"
 }
 export -f fit_one; export PY IMPORT LOG; export COMMON_STR="${COMMON[*]}"
