@@ -3,7 +3,11 @@
 Builds the data, module, callbacks, logger and trainer with ``hydra.utils.instantiate``,
 fits (optionally resuming from ``cfg.ckpt_path``), then on rank 0 writes into the run dir:
 ``supernet.safetensors`` (bf16 weights + scale/tokenizer metadata, see :mod:`hwgpt.checkpoint`)
-and ``results.json`` (the final perplexity table, see :mod:`hwgpt.training.evaluate`).
+and ``results.json`` (the final perplexity table, see :mod:`hwgpt.training.evaluate`, and the
+precision used: ``trainer.precision=auto`` is resolved by :mod:`hwgpt.training.precision`).
+
+Ctrl-C or SIGTERM saves ``checkpoints/interrupted.ckpt`` and ends with
+:class:`hwgpt.errors.Interrupted`, whose message gives the command to resume.
 """
 
 from __future__ import annotations
@@ -11,20 +15,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from hwgpt.checkpoint import save_supernet
+from hwgpt.errors import Interrupted, InvalidInput, check_int, check_seed
 from hwgpt.search_space import SearchSpace
 from hwgpt.tracking import wandb_mode
 from hwgpt.training.evaluate import format_table, results_table
+from hwgpt.training.precision import PrecisionChoice, choose_precision
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +64,7 @@ def build_logger(cfg: DictConfig | None, run_name: str) -> Logger | bool:
         mode = wandb_mode(cfg.get("mode", "auto"))
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         return WandbLogger(project=cfg.get("project", "hwgpt"), name=run_name, save_dir=save_dir, mode=mode)
-    raise ValueError(f"logger.name={name!r}; allowed: ['wandb', 'csv', 'none']")
+    raise InvalidInput(f"logger.name={name!r}; allowed: ['wandb', 'csv', 'none']")
 
 
 def space_from_cfg(scale_cfg: DictConfig) -> SearchSpace:
@@ -83,6 +92,38 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
 
 
+def check_ckpt_path(ckpt_path: Any) -> Path | None:
+    """``ckpt_path`` as a Path to a Lightning checkpoint (a ``torch.save`` zip archive), or None."""
+    if ckpt_path is None:
+        return None
+    if not isinstance(ckpt_path, str) or not ckpt_path:
+        raise InvalidInput(f"ckpt_path must be null or the path of a Lightning .ckpt file, got {ckpt_path!r}")
+    path = Path(ckpt_path).expanduser()
+    if not path.is_file():
+        raise InvalidInput(f"ckpt_path={ckpt_path}: no such checkpoint file (resume from "
+                           "<run dir>/checkpoints/last.ckpt of an earlier run)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            ok = any(n.endswith("data.pkl") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        ok = False
+    if not ok:
+        raise InvalidInput(f"ckpt_path={ckpt_path} is not a Lightning checkpoint (not a torch.save archive); "
+                           "pass a .ckpt written by train.py (<run dir>/checkpoints/last.ckpt)")
+    return path
+
+
+def validate_cfg(cfg: DictConfig) -> None:
+    """Check the top-level options of ``conf/train.yaml``; errors name the option and what is allowed."""
+    check_seed("seed", cfg.get("seed"))
+    check_ckpt_path(cfg.get("ckpt_path"))
+    if not isinstance(cfg.get("evaluate", True), bool):
+        raise InvalidInput(f"evaluate must be true or false, got {cfg.evaluate!r}")
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("max_steps") is not None and trainer.max_steps != -1:
+        check_int("trainer.max_steps", trainer.max_steps, min=1)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train a supernet as configured; return the final results (also written to results.json).
 
@@ -95,9 +136,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """
     # Checkpoints after the optimizer step are what resuming needs (state and step agree).
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    validate_cfg(cfg)
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     _env_defaults(output_dir)
@@ -106,18 +146,41 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(cfg, space)
     module = instantiate(cfg.model, _partial_=True)(space=space)  # a dataclass can't pass through instantiate
     logger = build_logger(cfg.get("logger"), f"{cfg.task_name}-{cfg.scale.name}-{output_dir.name}")
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=logger)
+    precision = choose_precision(cfg.trainer.get("precision", "32-true"), str(cfg.trainer.get("accelerator", "cpu")))
+    callbacks = build_callbacks(cfg) + [OnExceptionCheckpoint(str(output_dir / "checkpoints"), "interrupted")]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision.chosen)
     if logger:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    log.info("training scale %s for %s steps; run dir %s", space.name, cfg.trainer.get("max_steps"), output_dir)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    out = {"run_dir": str(output_dir), "step": trainer.global_step, "tokens_seen": module.tokens_seen}
-    out.update(_finish(cfg, module, datamodule, trainer, output_dir) or {})
+    log.info("training scale %s for %s steps at precision %s (%s); run dir %s", space.name,
+             cfg.trainer.get("max_steps"), precision.chosen, precision.reason, output_dir)
+    _fit(trainer, module, datamodule, ckpt_path, output_dir)
+    out = {"run_dir": str(output_dir), "step": trainer.global_step, "tokens_seen": module.tokens_seen,
+           "precision": precision.to_dict()}
+    out.update(_finish(cfg, module, datamodule, trainer, output_dir, precision) or {})
     return out
 
 
+def _fit(trainer: pl.Trainer, module: Any, datamodule: Any, ckpt_path: str | None, output_dir: Path) -> None:
+    """``trainer.fit``; Lightning's exit on Ctrl-C/SIGTERM becomes :class:`Interrupted` with the resume command."""
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (SystemExit, KeyboardInterrupt) as e:
+        if not trainer.interrupted and not isinstance(e, KeyboardInterrupt):
+            raise
+        saved = output_dir / "checkpoints" / "interrupted.ckpt"
+        where = f"saved {saved}" if saved.is_file() else "no checkpoint could be saved"
+        raise Interrupted(
+            f"training stopped at step {trainer.global_step}; {where}. Resume with the same command plus "
+            f"ckpt_path={saved if saved.is_file() else output_dir / 'checkpoints' / 'last.ckpt'}"
+        ) from None
+    finally:
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # Lightning ignores Ctrl-C while it shuts down
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @rank_zero_only
-def _finish(cfg: DictConfig, module: Any, datamodule: Any, trainer: pl.Trainer, output_dir: Path) -> dict[str, Any]:
+def _finish(cfg: DictConfig, module: Any, datamodule: Any, trainer: pl.Trainer, output_dir: Path,
+            precision: PrecisionChoice | None = None) -> dict[str, Any]:
     """Rank 0: evaluate the final table, export the supernet and write results.json."""
     results = None
     if cfg.get("evaluate", True):
@@ -136,7 +199,7 @@ def _finish(cfg: DictConfig, module: Any, datamodule: Any, trainer: pl.Trainer, 
     tokenizer = datamodule.tokenizer_name
     path = save_supernet(module.model, output_dir / "supernet.safetensors", tokenizer=tokenizer, extra=extra)
     summary = {"scale": module.space.name, "tokenizer": datamodule.tokenizer_name, "supernet": str(path), **extra,
-               "table": results}
+               "table": results, "precision": precision.to_dict() if precision else None}
     (output_dir / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     log.info("wrote %s and %s", path, output_dir / "results.json")
     return {"supernet": str(path), "results": results}

@@ -40,8 +40,14 @@ def test_checkpoints_land_in_run_dir(train_cfg, tmp_path):
 
 
 def test_missing_ckpt_path(train_cfg, tmp_path):
-    with pytest.raises(FileNotFoundError, match="ckpt_path"):
+    from hwgpt.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="ckpt_path=.*no such checkpoint file"):
         run(train_cfg(f"ckpt_path={tmp_path / 'nope.ckpt'}"))
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(InvalidInput, match="junk.ckpt is not a Lightning checkpoint"):
+        run(train_cfg(f"ckpt_path={junk}"))
 
 
 def test_resume_refuses_other_tokenizer(train_cfg, tmp_path):
