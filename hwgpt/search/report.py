@@ -1,11 +1,19 @@
 """Compare optimizers over the runs of a multirun dir: ``python -m hwgpt.search.report <multirun dir>``.
 
 Reads every ``results.json`` below the directory, groups runs by problem (scale, objectives,
-devices, noise), and per optimizer reports the final hypervolume (mean ± standard error over
-seeds), the hypervolume of the medians, the mean rank among optimizers on the same seed (1 =
-best) and the optimizer's wall time. Writes ``report.md``, ``report.csv``, and per problem
-``report_<i>.png`` (mean hypervolume curve ± s.e.) and ``fronts_<i>.png`` (each optimizer's
-Pareto front at its lowest seed) into the directory (or ``--out``), and prints the markdown table.
+devices, noise), and per optimizer reports, as mean ± standard error over seeds:
+
+* **by evaluations**: the hypervolume after ``n`` evaluations, ``n`` the smallest number any run of
+  the problem made (observed, and of the medians of the evaluated archs);
+* **by simulated time**: the hypervolume once ``T`` simulated hours were spent, ``T`` the smallest
+  total any run of the problem spent (the paper compares optimizers by wall-clock budget);
+* the mean rank among optimizers on the same seed by the medians' hypervolume at ``T`` (1 = best),
+  the simulated hours and the optimizer's own wall time.
+
+Writes ``report.md``, ``report.csv``, and per problem ``report_<i>.png`` (hypervolume of the
+medians, mean ± s.e., by evaluations), ``report_time_<i>.png`` (the same by simulated hours) and
+``fronts_<i>.png`` (each optimizer's Pareto front at its lowest seed) into the directory (or
+``--out``), and prints the markdown table.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
 
 def problem_of(r: dict[str, Any]) -> str:
     """A short label of what was optimised: scale, objectives with devices, noise."""
-    objs = ",".join(f"{k}@{r['devices'][k]}" if r["devices"].get(k) else k for k in r["objectives"])
+    objs = ",".join(f"{k}@{r['devices'][k]}" if r["devices"].get(k) and "@" not in k else k for k in r["objectives"])
     return f"{r['scale']}: {objs} ({'noisy' if r.get('noise', True) else 'medians'})"
 
 
@@ -45,47 +53,99 @@ def _se(x: pd.Series) -> float:
     return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
+def _curve(r: dict[str, Any], key: str) -> np.ndarray:
+    c = r.get(key) or r["hypervolume_curve"]
+    return np.array(c, dtype=np.float64).reshape(-1, 2)[:, 1]
+
+
+def _hours(r: dict[str, Any]) -> np.ndarray:
+    return np.array([e.get("cumulative_simulated_seconds", np.nan) for e in r["history"]], dtype=np.float64) / 3600
+
+
+def hv_at_evals(r: dict[str, Any], n: int, key: str = "hypervolume_curve") -> float:
+    c = _curve(r, key)
+    return float(c[min(n, len(c)) - 1]) if len(c) else 0.0
+
+
+def hv_at_hours(r: dict[str, Any], hours: float, key: str = "hypervolume_curve") -> float:
+    """Hypervolume of the evaluations finished within ``hours`` simulated hours (0 before the first)."""
+    c, t = _curve(r, key), _hours(r)
+    k = int(np.searchsorted(t, hours * (1 + 1e-12), side="right"))
+    return float(c[k - 1]) if k else 0.0
+
+
 def aggregate(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (problem, optimizer): seeds, evaluations, hypervolume mean/se, mean rank, times."""
-    df = pd.DataFrame([{
-        "problem": problem_of(r), "optimizer": r["optimizer"], "seed": r["seed"], "n_evals": r["n_evals"],
-        "hypervolume": r["hypervolume"], "hypervolume_median": r.get("hypervolume_median", np.nan),
-        "optimizer_s": r.get("timing", {}).get("optimizer_s", np.nan),
-        "benchmark_ms": 1e3 * r.get("timing", {}).get("benchmark_s", np.nan) / r["n_evals"],
-    } for r in runs])
-    df["rank"] = df.groupby(["problem", "seed", "n_evals"])["hypervolume"].rank(ascending=False, method="average")
+    """One row per (problem, optimizer): seeds, budgets, hypervolumes by evaluations and by time, rank, times."""
+    rows = []
+    by_problem: dict[str, list[dict]] = {}
+    for r in runs:
+        by_problem.setdefault(problem_of(r), []).append(r)
+    for problem, rs in by_problem.items():
+        n = min(len(r["history"]) for r in rs)
+        T = min(float(r.get("simulated_seconds", 0.0)) for r in rs) / 3600
+        for r in rs:
+            rows.append({
+                "problem": problem, "optimizer": r["optimizer"], "seed": r["seed"], "n_evals": r["n_evals"],
+                "common_n": n, "common_hours": T, "sim_hours": float(r.get("simulated_seconds", np.nan)) / 3600,
+                "hv_n": hv_at_evals(r, n), "hvm_n": hv_at_evals(r, n, "hypervolume_median_curve"),
+                "hv_t": hv_at_hours(r, T), "hvm_t": hv_at_hours(r, T, "hypervolume_median_curve"),
+                "optimizer_s": r.get("timing", {}).get("optimizer_s", np.nan),
+                "complete": r.get("complete", True),
+            })
+    df = pd.DataFrame(rows)
+    df["rank"] = df.groupby(["problem", "seed"])["hvm_t"].rank(ascending=False, method="average")
     g = df.groupby(["problem", "optimizer"])
     out = pd.DataFrame({
-        "seeds": g["seed"].nunique(), "n_evals": g["n_evals"].max(),
-        "hv_mean": g["hypervolume"].mean(), "hv_se": g["hypervolume"].agg(_se),
-        "hv_median_mean": g["hypervolume_median"].mean(), "hv_median_se": g["hypervolume_median"].agg(_se),
-        "mean_rank": g["rank"].mean(), "optimizer_s": g["optimizer_s"].mean(), "benchmark_ms": g["benchmark_ms"].mean(),
+        "seeds": g["seed"].nunique(), "n_evals": g["n_evals"].mean(), "common_n": g["common_n"].first(),
+        "common_hours": g["common_hours"].first(), "sim_hours": g["sim_hours"].mean(),
+        **{f"{k}_mean": g[k].mean() for k in ("hv_n", "hvm_n", "hv_t", "hvm_t")},
+        **{f"{k}_se": g[k].agg(_se) for k in ("hv_n", "hvm_n", "hv_t", "hvm_t")},
+        "mean_rank": g["rank"].mean(), "optimizer_s": g["optimizer_s"].mean(),
+        "incomplete": (~g["complete"].all()),
     }).reset_index()
-    return out.sort_values(["problem", "hv_mean"], ascending=[True, False], ignore_index=True)
+    return out.sort_values(["problem", "hvm_t_mean"], ascending=[True, False], ignore_index=True)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """The aggregate as a markdown table (mean ± s.e.)."""
-    lines = ["| problem | optimizer | seeds | evals | hypervolume | hypervolume (medians) | mean rank | optimizer s |",
-             "|---|---|---|---|---|---|---|---|"]
+    pm = lambda m, s: f"{m:.4f} ± {s:.4f}"  # noqa: E731
+    lines = ["| problem | optimizer | seeds | evals | sim. hours | HV @ n evals | HV(medians) @ n evals | "
+             "HV @ T hours | HV(medians) @ T hours | mean rank @ T | optimizer s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        lines.append(f"| {r.problem} | {r.optimizer} | {r.seeds} | {r.n_evals} | {r.hv_mean:.4f} ± {r.hv_se:.4f} | "
-                     f"{r.hv_median_mean:.4f} ± {r.hv_median_se:.4f} | {r.mean_rank:.2f} | {r.optimizer_s:.1f} |")
+        lines.append(
+            f"| {r.problem} | {r.optimizer}{' (incomplete)' if r.incomplete else ''} | {r.seeds} | {r.n_evals:.0f} | "
+            f"{r.sim_hours:.3g} | {pm(r.hv_n_mean, r.hv_n_se)} | {pm(r.hvm_n_mean, r.hvm_n_se)} | "
+            f"{pm(r.hv_t_mean, r.hv_t_se)} | {pm(r.hvm_t_mean, r.hvm_t_se)} | {r.mean_rank:.2f} | "
+            f"{r.optimizer_s:.1f} |")
+    budgets = table.groupby("problem")[["common_n", "common_hours"]].first()
+    lines.append("")
+    lines += [f"{p}: n = {int(b.common_n)} evaluations, T = {b.common_hours:.4g} simulated hours"
+              for p, b in budgets.iterrows()]
     return "\n".join(lines)
 
 
-def curves(runs: list[dict[str, Any]], problem: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``{optimizer: (n, mean, se)}`` of the hypervolume curves of one problem (common length)."""
-    by_opt: dict[str, list[np.ndarray]] = {}
-    for r in runs:
-        if problem_of(r) == problem:
-            by_opt.setdefault(r["optimizer"], []).append(np.array(r["hypervolume_curve"])[:, 1])
+def curves(runs: list[dict[str, Any]], problem: str, key: str = "hypervolume_median_curve",
+           by: str = "evals", points: int = 200) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``{optimizer: (x, mean, se)}`` of one problem's hypervolume curves, by evaluations or simulated hours."""
+    rs = [r for r in runs if problem_of(r) == problem]
+    by_opt: dict[str, list[dict]] = {}
+    for r in rs:
+        by_opt.setdefault(r["optimizer"], []).append(r)
     out = {}
-    for opt, cs in sorted(by_opt.items()):
-        n = min(len(c) for c in cs)
-        M = np.stack([c[:n] for c in cs])
-        se = M.std(axis=0, ddof=1) / np.sqrt(len(M)) if len(M) > 1 else np.zeros(n)
-        out[opt] = (np.arange(1, n + 1), M.mean(axis=0), se)
+    if by == "hours":
+        T = min(float(r.get("simulated_seconds", 0.0)) for r in rs) / 3600
+        grid = np.linspace(0.0, T, points)
+    for opt, group in sorted(by_opt.items()):
+        if by == "hours":
+            M = np.array([[hv_at_hours(r, t, key) for t in grid] for r in group])
+            x = grid
+        else:
+            n = min(len(r["history"]) for r in group)
+            M = np.stack([_curve(r, key)[:n] for r in group])
+            x = np.arange(1, n + 1)
+        se = M.std(axis=0, ddof=1) / np.sqrt(len(M)) if len(M) > 1 else np.zeros(M.shape[1])
+        out[opt] = (x, M.mean(axis=0), se)
     return out
 
 
@@ -98,12 +158,17 @@ def report(root: Path, out: Path | None = None) -> pd.DataFrame:
     table.to_csv(out / "report.csv", index=False)
     (out / "report.md").write_text(to_markdown(table) + "\n")
     for i, problem in enumerate(sorted(table["problem"].unique())):
-        plot_comparison(curves(runs, problem), out / f"report_{i}.png", title=problem)
+        rs = [r for r in runs if problem_of(r) == problem]
+        hv_max = max(r.get("hypervolume_max", 0.0) for r in rs) or None
+        plot_comparison(curves(runs, problem), out / f"report_{i}.png", title=f"{problem}: medians' hypervolume",
+                        hv_max=hv_max)
+        plot_comparison(curves(runs, problem, by="hours"), out / f"report_time_{i}.png",
+                        title=f"{problem}: medians' hypervolume", xlabel="simulated time [hours]", hv_max=hv_max)
         first_seed = {}  # the Pareto front of each optimizer's lowest seed
-        for r in sorted((r for r in runs if problem_of(r) == problem), key=lambda r: r["seed"]):
+        for r in sorted(rs, key=lambda r: r["seed"]):
             first_seed.setdefault(r["optimizer"], r)
         seed = min(r["seed"] for r in first_seed.values())
-        plot_fronts(first_seed, out / f"fronts_{i}.png", title=f"{problem}: Pareto fronts (lowest seed, {seed})")
+        plot_fronts(first_seed, out / f"fronts_{i}.png", title=f"{problem}: Pareto fronts (seed {seed})")
     log.info("%d runs aggregated into %s", len(runs), out)
     return table
 

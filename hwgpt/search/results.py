@@ -2,7 +2,8 @@
 
 Keys of /work/shared/API.md, in that order, plus extras: ``hypervolume_median`` (the same
 hypervolume computed from the benchmark's noise-free medians of the evaluated architectures, so
-that lucky noise draws and repeated evaluations are not rewarded), ``hypervolume_max`` (the
+that lucky noise draws and repeated evaluations are not rewarded; ``hypervolume_median_curve`` its
+curve), ``hypervolume_max`` (the
 attainable maximum, the reference box ``prod(reference_point)``: noisy observations below the
 normalisation's lower bounds can push ``hypervolume`` past it, the medians cannot), ``noise``,
 ``timing``, ``complete`` (false for an interrupted run), ``stopped_by``, ``n_duplicates``,
@@ -66,6 +67,7 @@ def build_results(
         "history": [entry(i) for i in range(n)],
         "simulated_seconds": float(cum[-1]) if n else 0.0,
         "hypervolume_median": hypervolume(F_median, ref) if n else 0.0,
+        "hypervolume_median_curve": [[k, hv] for k, hv in hypervolume_curve(F_median, ref)] if n else [],
         "hypervolume_max": float(np.prod(ref)),
         "noise": bool(noise),
         "timing": {k: float(v) for k, v in timing.items()},

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
-from search_helpers import BO, OPTIMIZERS, SMALL
+from search_helpers import BO, OPTIMIZERS, SEARCHERS, SMALL
 
 from hwgpt.search import parse_objectives, run
 from hwgpt.search.optimizers import LinearScalarizationBO, LocalSearcher, NSGA2Searcher
@@ -18,7 +18,7 @@ from hwgpt.search.runner import optimize, seeded
 
 
 def test_every_documented_optimizer_has_a_config() -> None:
-    assert OPTIMIZERS == ["ehvi", "ls", "lsbo", "morea", "nsga2", "rs", "rsbo"]
+    assert OPTIMIZERS == ["ehvi", "ls", "lsbo", "moasha", "morea", "nsga2", "rs", "rsbo"]
 
 
 @pytest.mark.parametrize("name", [o for o in OPTIMIZERS if o not in BO] + ["rsbo"])
@@ -47,7 +47,7 @@ def _problem(fake, noise: bool = True) -> SurrogateProblem:
     return SurrogateProblem(fake, "tiny", parse_objectives(["perplexity", "latency"], "cpu"), "cpu", noise, seed=0)
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("name", SEARCHERS)
 def test_searcher_pickles_mid_run_and_continues_identically(name: str, search_cfg, fake) -> None:
     cfg = search_cfg(f"optimizer={name}", *SMALL[name])
     problem = _problem(fake)
