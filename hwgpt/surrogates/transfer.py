@@ -9,7 +9,10 @@ embeddings* (after HELP, Lee et al. 2021): the source devices' predicted log-med
 * ``embedding``: ridge on every source's ``s_d(x)`` and the cost features, shrunk towards the
   ``scale_shift`` solution (so with few archs it is that, with more it learns a mixture);
 * ``scratch``: ridge on the cost features only (no sources: a scale without shipped devices);
-* ``auto``: the one of those with the smallest leave-one-out error on the device's own archs.
+* ``auto``: ``scale_shift`` or ``embedding``, whichever has the smaller leave-one-out error on the
+  device's own archs (``scratch`` when there are no sources). ``embedding`` holds every column
+  ``scratch`` uses, and choosing ``scratch`` by a noisy LOO error at k = 20 cost coverage in the
+  leave-one-device-out validation.
 
 Ridge penalties are chosen by closed-form leave-one-out. Calibration is CV+ (Barber et al. 2021;
 jackknife+ when every arch is its own fold): the device's observations, scored against models that
@@ -91,37 +94,35 @@ def min_archs(method: str, n_sources: int) -> int:
 
 
 # ------------------------------------------------------------------------------ ridge, LOO
-def _ridge(Z: np.ndarray, y: np.ndarray, w0: np.ndarray, lam: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """Ridge towards ``w0`` with a free intercept; returns (intercept, w, leave-one-out residuals)."""
+def _best_ridge(Z: np.ndarray, y: np.ndarray, w0: np.ndarray) -> tuple[float, float, np.ndarray, float]:
+    """(LOO MSE, intercept, w, lambda) of the penalty with the smallest leave-one-out error.
+
+    One SVD of the centred columns serves every penalty of :data:`LAMBDAS` (closed-form LOO).
+    """
     n, p = Z.shape
     zm, ym = Z.mean(axis=0), y.mean()
     Zc = Z - zm
     r = (y - ym) - Zc @ w0
-    A = Zc.T @ Zc + lam * n * np.eye(p)
-    try:
-        Ainv = np.linalg.inv(A)
-    except np.linalg.LinAlgError:
-        Ainv = np.linalg.pinv(A)
-    v = Ainv @ (Zc.T @ r)
-    w = w0 + v
-    resid = r - Zc @ v
-    h = np.einsum("ij,jk,ik->i", Zc, Ainv, Zc) + 1.0 / n
-    loo = resid / np.maximum(1.0 - h, 1e-6)
-    return float(ym - zm @ w), w, loo
-
-
-def _best_ridge(Z: np.ndarray, y: np.ndarray, w0: np.ndarray) -> tuple[float, float, np.ndarray, float]:
-    """(LOO MSE, intercept, w, lambda) of the penalty with the smallest leave-one-out error."""
+    U, sv, Vt = np.linalg.svd(Zc, full_matrices=False)
+    Ur = U.T @ r
+    U2 = U ** 2
     best = None
     for lam in LAMBDAS:
-        if lam == 0.0 and Z.shape[1] >= len(y) - 1:
+        if lam == 0.0 and p >= n - 1:
             continue
-        b, w, loo = _ridge(Z, y, w0, lam)
+        shrink = sv ** 2 / (sv ** 2 + lam * n) if lam > 0 else (sv > 1e-10 * max(sv.max(), 1e-300)).astype(float)
+        resid = r - U @ (shrink * Ur)
+        h = U2 @ shrink + 1.0 / n
+        loo = resid / np.maximum(1.0 - h, 1e-6)
         mse = float(np.mean(loo ** 2))
         if best is None or mse < best[0] - 1e-15:
-            best = (mse, b, w, lam)
+            best = (mse, lam, shrink)
     assert best is not None
-    return best
+    mse, lam, shrink = best
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coef = np.where(sv > 1e-10 * max(sv.max(), 1e-300), shrink / sv, 0.0)
+    w = w0 + Vt.T @ (coef * Ur)
+    return mse, float(ym - zm @ w), w, lam
 
 
 @dataclass
@@ -185,7 +186,8 @@ def fit_linear(Z: np.ndarray, names: list[str], y: np.ndarray, method: str, sour
 def fit_auto(Z: np.ndarray, names: list[str], y: np.ndarray, method: str, sources: list[str]
              ) -> tuple[LinearModel, dict[str, float]]:
     """``method``, or for ``auto`` the method with the smallest LOO error; returns it and every LOO MSE."""
-    cands = ["scratch"] if not sources else ([method] if method != "auto" else ["scale_shift", "embedding", "scratch"])
+    # auto with sources: scale_shift or embedding (whose cost columns already hold everything scratch uses)
+    cands = ["scratch"] if not sources else ([method] if method != "auto" else ["scale_shift", "embedding"])
     n = len(y)
     fits = {m: fit_linear(Z, names, y, m, sources) for m in cands if n >= MIN_ARCHS[m]}
     if not fits:

@@ -10,6 +10,7 @@ LODO (``lodo``), per scale and metric of an observation frame with many devices 
    drawn (one per equal-probability FLOPs stratum, like :func:`hwgpt.surrogates.transfer.design`)
    and a fixed set of test archs is kept apart; each method is fitted on the ``k`` archs'
    observations with the other devices as sources (``scratch``: no sources), CV+-calibrated.
+   The source models see at most ``max_source_archs`` archs (time).
 3. On the test archs: Kendall tau of predicted vs observed medians, median relative error of the
    medians, and the 90% interval's coverage of observations and of medians. ``auto`` is the method
    with the smallest leave-one-out error on the ``k`` archs (what ``fit=true`` does).
@@ -65,27 +66,47 @@ class Prepared:
     obs: dict[str, list[np.ndarray]]    # device -> per evaluation arch, log observations (empty if missing)
 
 
-def load_frame(path: str | Path) -> pd.DataFrame:
-    """Observations from a ``.parquet``/``.csv`` file or every ``*.parquet`` under a directory."""
+COLUMNS = ["arch_id", "arch", "scale", "device", "metric", "value", "flags"]
+
+
+def load_frame(path: str | Path, scales: list[str] | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Observations from a ``.parquet``/``.csv`` file or a directory of Parquet files.
+
+    A directory laid out as the importer writes it (``<scale>/<device>/<metric>.parquet``) is read
+    for ``scales`` x ``metrics`` only; any other directory: every ``*.parquet`` under it.
+    """
     p = Path(path)
-    files = sorted(p.rglob("*.parquet")) if p.is_dir() else [p]
+    if p.is_dir():
+        files = sorted(f for f in p.glob("*/*/*.parquet")
+                       if (scales is None or f.parts[-3] in scales) and (metrics is None or f.stem in metrics))
+        files = files or sorted(p.rglob("*.parquet"))
+    else:
+        files = [p]
     if not files:
-        raise ValueError(f"no .parquet files under {p}")
-    frames = [pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_csv(f) for f in files]
+        raise ValueError(f"no observation files under {p} for scales {scales}, metrics {metrics}")
+    frames = []
+    for f in files:
+        df = pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_csv(f)
+        df = df[[c for c in COLUMNS if c in df.columns]]
+        if scales is not None:
+            df = df[df["scale"].isin(scales)]
+        if metrics is not None:
+            df = df[df["metric"].isin(metrics)]
+        frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
 def _median_model(X: np.ndarray, y: np.ndarray, seed: int) -> Any:
     import xgboost as xgb
 
-    params = {"objective": "reg:squarederror", "eta": 0.08, "max_depth": 6, "subsample": 0.8,
+    params = {"objective": "reg:squarederror", "eta": 0.15, "max_depth": 6, "subsample": 0.8,
               "colsample_bytree": 0.8, "min_child_weight": 3, "nthread": 1, "seed": seed, "verbosity": 0,
-              "tree_method": "hist"}
-    return xgb.train(params, xgb.DMatrix(X, label=y), 400)
+              "tree_method": "hist", "max_bin": 64}
+    return xgb.train(params, xgb.DMatrix(X, label=y), 200)
 
 
 def prepare(df: pd.DataFrame, scale: str, metric: str, source_fraction: float = 0.7, seed: int = 0,
-            exclude_flags: tuple[str, ...] = ("contended",)) -> Prepared:
+            exclude_flags: tuple[str, ...] = ("contended",), max_source_archs: int = 4000) -> Prepared:
     """Split the archs, fit each device's source median model, collect evaluation observations."""
     space = SearchSpace.from_name(scale)
     rows = df[(df["scale"] == scale) & (df["metric"] == metric)]
@@ -102,7 +123,7 @@ def prepare(df: pd.DataFrame, scale: str, metric: str, source_fraction: float = 
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(ids))
     n_src = int(round(source_fraction * len(ids)))
-    src_ids, eval_ids = [ids[i] for i in perm[:n_src]], [ids[i] for i in perm[n_src:]]
+    src_ids, eval_ids = [ids[i] for i in perm[:n_src][:max_source_archs]], [ids[i] for i in perm[n_src:]]
     spec = FeatureSpec(1, space.block_size)
     X_all = features(arch_arrays([archs[a] for a in ids], space), space, spec)
     row = {a: i for i, a in enumerate(ids)}
@@ -152,7 +173,7 @@ def evaluate_device(p: Prepared, target: str, ks: list[int | str], reps: int, n_
         kk = len(pool) if k == ALL else int(k)
         if kk > len(pool):
             continue
-        for rep in range(1 if k == ALL else reps):
+        for rep in range(1 if k == ALL else reps if kk <= 20 else min(reps, 2)):
             r = np.random.default_rng(seed + 1000 * rep + kk)
             idx = pool if k == ALL else stratified(p.flops, pool, kk, r)
             obs = [p.obs[target][i] for i in idx]
@@ -160,13 +181,15 @@ def evaluate_device(p: Prepared, target: str, ks: list[int | str], reps: int, n_
             for method in METHODS:
                 Z, names, sources = _matrix(p, target, method, idx)
                 try:
+                    folds = settings.folds if kk <= settings.folds else 10  # jackknife+ up to 20 archs, as fit=true
                     fits[method] = (fit_core(Z, names, obs, sources, TransferSettings(
-                        method=method, folds=settings.folds, seed=seed + rep)), sources)
+                        method=method, folds=folds, seed=seed + rep)), sources)
                 except ValueError as e:  # too few archs for this method
                     log.debug("%s k=%s %s: %s", target, k, method, e)
             if not fits:
                 continue
-            auto = min(fits, key=lambda m: fits[m][0].model.loo_mse)
+            cands = [m for m in ("scale_shift", "embedding") if m in fits] or list(fits)
+            auto = min(cands, key=lambda m: fits[m][0].model.loo_mse)  # as TransferSettings(method="auto")
             for method, (core, sources) in [*fits.items(), ("auto", fits[auto])]:
                 Zt, names, _ = _matrix(p, target, "scratch" if not sources else "embedding", test)
                 pred = core.median(Zt, names)
@@ -185,15 +208,21 @@ def evaluate_device(p: Prepared, target: str, ks: list[int | str], reps: int, n_
     return out
 
 
-def lodo(df: pd.DataFrame, scales: list[str], metrics: list[str], ks: list[int | str], reps: int = 3,
-         n_test: int = 1000, seed: int = 0, devices: list[str] | None = None,
+def lodo(source: pd.DataFrame | str | Path, scales: list[str], metrics: list[str], ks: list[int | str],
+         reps: int = 3, n_test: int = 1000, seed: int = 0, devices: list[str] | None = None,
          settings: TransferSettings | None = None) -> pd.DataFrame:
-    """Leave-one-device-out rows (see the module docstring) for every scale, metric and held-out device."""
+    """Leave-one-device-out rows (see the module docstring) for every scale, metric and held-out device.
+
+    Args:
+        source: An observation frame, or a path for :func:`load_frame` (read one scale at a time).
+        reps: Repetitions (new draws of the ``k`` archs) for ``k <= 20``; two for larger ``k``, one for ``all``.
+    """
     settings = settings or TransferSettings()
     rows = []
     for scale in scales:
         for metric in metrics:
             try:
+                df = source if isinstance(source, pd.DataFrame) else load_frame(source, [scale], [metric])
                 p = prepare(df, scale, metric, seed=seed)
             except ValueError as e:
                 log.warning("skipping %s/%s: %s", scale, metric, e)
@@ -399,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.cmd == "lodo":
         ks: list[int | str] = [k if k == ALL else int(k) for k in args.ks.split(",")]
-        rows = lodo(load_frame(args.data), args.scales.split(","), args.metrics.split(","), ks, args.reps,
+        rows = lodo(args.data, args.scales.split(","), args.metrics.split(","), ks, args.reps,
                     args.n_test, args.seed, args.devices.split(",") if args.devices else None)
         rows.to_csv(out / "lodo_rows.csv", index=False)
         summary = summarise(rows)
