@@ -28,7 +28,7 @@ fit_one() {
       hydra.run.dir="$LOG/$scale-$dev" > "$LOG/$scale-$dev.log" 2>&1 && touch "$LOG/$scale-$dev.done"
 }
 export -f fit_one; export PY IMPORT LOG; export COMMON_STR="${COMMON[*]}"
-"$PY" -c "import json,sys; print('\n'.join(sorted({'/'.join(k.split('/')[:2]) for k in json.load(open(sys.argv[1]))['series']})))" \
-    "$IMPORT/report.json" > "$LOG/series.txt"
+# every <scale>/<device> directory of the import that holds a consolidated series
+( cd "$IMPORT" && ls -d [sml]/*/ | sed 's#/$##' ) > "$LOG/series.txt"
 # bash arrays do not cross xargs: re-declare COMMON inside each worker
 xargs -a "$LOG/series.txt" -P "$JOBS" -I{} bash -c "$(declare -p COMMON); $(declare -f fit_one); fit_one {}"

@@ -309,16 +309,25 @@ def import_all(source: str | Path, out_dir: str | Path, commit: str = COMMIT, fo
     parts = out / "parts"
     parts.mkdir(parents=True, exist_ok=True)
     spaces = {s: SearchSpace.from_name(s) for s in SCALES}
-    plans = [p for b in src.ls(*PREFIXES) if (p := plan_file(b)) is not None]
+    plans, first_path = [], {}
+    for b in src.ls(*PREFIXES):
+        if (p := plan_file(b)) is None:
+            continue
+        if p.skip is None and b.sha in first_path:  # upstream keeps some files twice (mem_a100_l/ and raw_results_hw/)
+            p = FilePlan(b, p.scale, p.device, p.kind, f"identical copy of {first_path[b.sha]}")
+        first_path.setdefault(b.sha, b.path)
+        plans.append(p)
     runs_path = out / "runs.parquet"
     old_runs = pd.read_parquet(runs_path) if runs_path.exists() and not force else pd.DataFrame()
-    done = set(old_runs["blob"]) if len(old_runs) else set()
-    runs = [r for r in old_runs.to_dict("records")] if len(old_runs) else []
-    todo = [p for p in plans if p.skip is None and (force or p.blob.sha not in done
+    done = set(zip(old_runs["path"], old_runs["blob"], strict=True)) if len(old_runs) else set()
+    todo = [p for p in plans if p.skip is None and (force or (p.blob.path, p.blob.sha) not in done
                                                     or not (parts / f"{p.blob.sha}.parquet").exists())]
-    runs = [r for r in runs if r["blob"] not in {p.blob.sha for p in todo}]
+    active = {p.blob.path for p in plans if p.skip is None}
+    redo = {p.blob.sha for p in todo}
+    runs = [r for r in (old_runs.to_dict("records") if len(old_runs) else [])
+            if r["path"] in active and r["blob"] not in redo]
     for p in plans:
-        if p.skip is not None and p.blob.sha not in done:
+        if p.skip is not None:
             runs.append({**_provenance(p, src), "scale": p.scale, "device": p.device, "kind": p.kind,
                          "status": f"skipped: {p.skip}", "counts": "{}", "rejects": "{}", "settings": "{}"})
     log.info("importing %d files of %s@%s (%d already imported, %d skipped by policy) into %s",
