@@ -49,6 +49,8 @@ from hwgpt.surrogates.surrogate import EXACT_METRICS, POINT_METRICS, Surrogate
 log = logging.getLogger(__name__)
 
 METRICS = ("perplexity", "accuracy", "latency", "energy", "memory", "flops", "params")
+#: artifact directory of device-independent surrogates (perplexity, accuracy of the paper scales); not a device
+ANY_DEVICE = "any"
 EVALUATORS = ("surrogate", "live")
 
 ArchOrList = Arch | list[Arch] | tuple[Arch, ...]
@@ -77,21 +79,33 @@ def stream_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
 
 
+def draw_key(seed: int, arch_key: int, stream: int) -> int:
+    """64-bit key of the draws ``(seed, arch, stream)``; repeat ``r`` is :func:`uniform_of` ``(key, r)``."""
+    return _mix(_mix(_mix(((seed & _M64) + _GOLDEN) & _M64) ^ stream) ^ arch_key)
+
+
+def uniform_of(key: int, repeat: int = 0) -> float:
+    """The uniform in (0, 1) of repeat ``repeat`` under ``key``: 53 bits of a hash."""
+    return ((_mix((key + (repeat + 1) * _GOLDEN) & _M64) >> 11) + 0.5) * 2.0 ** -53
+
+
 def keyed_uniform(seed: int, arch_key: int, stream: int, repeat: int = 0) -> float:
-    """The uniform in (0, 1) behind the draw ``(seed, arch, stream, repeat)``: 53 bits of a hash."""
-    z = _mix((_mix(((seed & _M64) + _GOLDEN) & _M64) ^ stream) & _M64)
-    z = _mix(((z ^ arch_key) + (repeat + 1) * _GOLDEN) & _M64)
-    return ((z >> 11) + 0.5) * 2.0 ** -53
+    """The uniform in (0, 1) behind the draw ``(seed, arch, stream, repeat)``."""
+    return uniform_of(draw_key(seed, arch_key, stream), repeat)
 
 
 def keyed_uniforms(seed: np.ndarray, arch_key: np.ndarray, stream: int, repeat: np.ndarray) -> np.ndarray:
     """Vectorised :func:`keyed_uniform` (broadcasting its uint64 arguments); bit-identical."""
     with np.errstate(over="ignore"):
         s = np.asarray(seed).astype(np.uint64) + np.uint64(_GOLDEN)
-        z = _mix_np(_mix_np(s) ^ np.uint64(stream))
+        z = _mix_np(_mix_np(_mix_np(s) ^ np.uint64(stream)) ^ np.asarray(arch_key, dtype=np.uint64))
         r = (np.asarray(repeat).astype(np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN)
-        z = _mix_np((z ^ np.asarray(arch_key, dtype=np.uint64)) + r)
+        z = _mix_np(z + r)
     return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+
+
+BATCH_NATIVE = 32
+"""From this many new archs at once, the cache is filled by XGBoost's batched predictor."""
 
 
 class _Table:
@@ -126,19 +140,27 @@ class _Table:
         self._lo_log = math.log(self.levels_list[1] / self.levels_list[0])
         self._hi_log = math.log((1 - self.levels_list[-2]) / (1 - self.levels_list[-1]))
 
-    def add(self, archs: list[Arch], X: np.ndarray) -> None:
-        """Cache the rows of ``archs`` (not seen before) from their feature matrix ``X``."""
-        Q, med_fit = self.quantiles(X)
+    def add(self, archs: list[Arch], X: np.ndarray, keys: list[int] | None = None) -> None:
+        """Cache the rows of ``archs`` (not seen before) from their feature matrix ``X``.
+
+        Up to :data:`BATCH_NATIVE` archs go through the compiled trees (no per-call overhead);
+        larger batches through XGBoost's own predictor (~1 µs per row per booster). Both agree to
+        float32 rounding (the order of the leaf sums).
+        """
+        if len(archs) >= BATCH_NATIVE:
+            Q, med_fit = self.surrogate.quantiles(X), self.surrogate._median(X)
+        else:
+            Q, med_fit = self.quantiles(X)
         start = len(self.rows)
         medians = np.exp(med_fit) if self.log else med_fit
-        for i, (a, q, med) in enumerate(zip(archs, Q.tolist(), medians.tolist(), strict=True)):
+        keys = [int(a.id, 16) for a in archs] if keys is None else keys
+        for i, a in enumerate(archs):
             self.by_value[a] = start + i
             self.by_id[id(a)] = start + i
-            self.keep.append(a)
-            self.rows.append(q)
-            key = int(a.id, 16)
-            self.key_list.append(key)
-            self.median_list.append(med)
+        self.keep += archs
+        self.rows += Q.tolist()
+        self.key_list += keys
+        self.median_list += medians.tolist()
         self.Q = np.concatenate([self.Q, Q]) if start else Q
         self.M = np.concatenate([self.M, medians]) if start else medians
         self.keys = np.asarray(self.key_list, dtype=np.uint64)
@@ -169,10 +191,10 @@ class _Table:
 
     def draw(self, i: int, seed: int, repeats: int) -> float:
         """One observation of row ``i``: the median of ``repeats`` keyed draws."""
-        key, stream = self.key_list[i], self.stream
+        key = draw_key(seed, self.key_list[i], self.stream)
         if repeats == 1:
-            return self.value(i, keyed_uniform(seed, key, stream, 0))
-        us = sorted(keyed_uniform(seed, key, stream, r) for r in range(repeats))
+            return self.value(i, uniform_of(key, 0))
+        us = sorted([uniform_of(key, r) for r in range(repeats)])
         h = repeats // 2
         if repeats % 2:
             return self.value(i, us[h])  # the quantile function is monotone: median of Q(u) = Q(median u)
@@ -290,7 +312,8 @@ class Benchmark:
             self.device = self._live.device
             return
         if device is None:
-            ranked = sorted(self._available.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+            ranked = sorted(((d, m) for d, m in self._available.items() if d != ANY_DEVICE),
+                            key=lambda kv: (-len(kv[1]), kv[0]))
             device = ranked[0][0] if ranked else None
         elif device not in self._available:
             raise ValueError(self._missing_message(None, device))
@@ -299,10 +322,10 @@ class Benchmark:
     # ------------------------------------------------------------ discovery
     @property
     def devices(self) -> list[str]:
-        """Devices with at least one surrogate at this scale."""
+        """Devices with at least one surrogate at this scale (device-independent surrogates are not a device)."""
         if self._live is not None:
             return [self.device]
-        return sorted(self._available)
+        return sorted(d for d in self._available if d != ANY_DEVICE)
 
     @property
     def available(self) -> dict[str, list[str]]:
@@ -484,6 +507,34 @@ class Benchmark:
             t.add(fresh, features(arch_arrays(fresh, self.space), self.space, t.spec))
             rows = [t.lookup(a) for a in archs]
         return np.asarray(rows, dtype=np.int64)
+
+    def prefetch(self, archs: list[Arch], metrics: list[str] | None = None) -> None:
+        """Fill the cache for ``archs`` in one batch per surrogate (features once per setting).
+
+        Later draws and medians of these archs cost µs. ``metrics``: which (``metric@device``
+        allowed); None: every surrogate already in use.
+        """
+        if self._live is not None:
+            return
+        tables = [self._table(m) for m in metrics] if metrics is not None else list(self._tables.values())
+        by_spec: dict[FeatureSpec, list[_Table]] = {}
+        for t in {id(t): t for t in tables}.values():
+            by_spec.setdefault(t.spec, []).append(t)
+        unique = list(dict.fromkeys(archs))
+        keys: dict[Arch, int] = {}
+        for spec, ts in by_spec.items():
+            missing = [[a for a in unique if t.lookup(a) is None] for t in ts]
+            fresh = list(dict.fromkeys(a for m in missing for a in m))
+            if not fresh:
+                continue
+            for a in fresh:
+                if a not in keys:
+                    keys[a] = int(a.id, 16)
+            X = features(arch_arrays(fresh, self.space), self.space, spec)
+            row = {a: i for i, a in enumerate(fresh)}
+            for t, m in zip(ts, missing, strict=True):
+                if m:
+                    t.add(m, X[[row[a] for a in m]], [keys[a] for a in m])
 
     @staticmethod
     def _check_draw(seed: Any, repeats: int) -> None:

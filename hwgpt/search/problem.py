@@ -109,6 +109,12 @@ class SurrogateProblem:
         self.objectives = tuple(
             Objective(o.name, o.metric, o.device or (device if o.hardware else None)) for o in objectives
         )
+        self._full_seconds: dict[Arch, float] = {}
+        self._plan = []  # (name, kind, benchmark, metric) per objective: how observe() answers it
+        for o in self.objectives:
+            kind = ("exact" if o.metric in EXACT_METRICS else "median" if not self.noise
+                    else "perplexity" if o.metric == "perplexity" else "draw" if o.hardware else "median")
+            self._plan.append((o.name, kind, self._bench(o), o.metric))
         for o in self.objectives:
             bench = self._bench(o)
             if o.metric not in bench.metrics:
@@ -157,25 +163,46 @@ class SurrogateProblem:
 
     def observe(self, arch: Arch, index: int, rounds: int | None = None) -> tuple[dict[str, float], float]:
         """``(raw objective values, simulated seconds)`` of evaluation ``index`` at ``rounds`` rounds."""
-        r = self.protocol.repeats if rounds is None else self.check_rounds(rounds)
+        R = self.protocol.repeats
+        r = R if rounds is None else self.check_rounds(rounds)
         seed = observation_seed(self.seed, index)
         out = {}
-        for o in self.objectives:
-            bench = self._bench(o)
-            if o.metric in EXACT_METRICS:
-                key = (arch, o.metric)
+        for name, kind, bench, metric in self._plan:
+            if kind == "exact":
+                key = (arch, metric)
                 if key not in self._exact:
-                    self._exact[key] = float(bench.query(arch, metrics=[o.metric])[o.metric])
-                out[o.name] = self._exact[key]
-            elif not self.noise:
-                out[o.name] = _median(bench, arch, o.metric)
-            elif o.metric == "perplexity":
-                out[o.name] = self._perplexity(bench, arch, r)
-            elif o.hardware:
-                out[o.name] = float(bench.sample_observation(arch, o.metric, seed=seed, repeats=r))
+                    self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
+                out[name] = self._exact[key]
+            elif kind == "draw":
+                out[name] = float(bench.sample_observation(arch, metric, seed=seed, repeats=r))
+            elif kind == "perplexity" and r < R:
+                out[name] = self._perplexity(bench, arch, r)
             else:
-                out[o.name] = _median(bench, arch, o.metric)
+                out[name] = _median(bench, arch, metric)
+        if r == R:
+            secs = self._full_seconds.get(arch)
+            if secs is None:
+                secs = self._full_seconds[arch] = self.seconds(arch, R)
+            return out, secs
         return out, self.seconds(arch, r)
+
+    def prefetch(self, archs: Sequence[Arch]) -> None:
+        """Warm the benchmarks' caches for ``archs`` (one batch per surrogate), where they have one."""
+        by_bench: dict[int, tuple[Any, set[str]]] = {}
+        for o in self.objectives:
+            if o.metric not in EXACT_METRICS:
+                bench = self._bench(o)
+                by_bench.setdefault(id(bench), (bench, set()))[1].add(o.metric)
+        base = self._benches[None]  # simulated seconds read the latency of every hardware device
+        latency = {f"latency@{self.device_of(o)}" for o in self.objectives if o.hardware and self.device_of(o)}
+        if latency and "latency" in getattr(base, "metrics", []):
+            by_bench.setdefault(id(base), (base, set()))[1].update(latency)
+        for bench, metrics in by_bench.values():
+            if hasattr(bench, "prefetch"):
+                try:
+                    bench.prefetch(list(archs), sorted(metrics))
+                except ValueError:  # a device without a latency surrogate: simulated_seconds will say so
+                    bench.prefetch(list(archs), sorted(m for m in metrics if m not in latency))
 
     def _perplexity(self, bench: Any, arch: Arch, r: int) -> float:
         ppl = _median(bench, arch, "perplexity")

@@ -27,6 +27,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class SearchState:
 def optimize(
     problem: SurrogateProblem, normalization: Normalization, searcher: Any, n_evals: int,
     seed: int = 0, progress: bool = True, *, budget_seconds: float | None = None,
-    duplicates: str = "reuse", replay: SearchState | None = None,
+    duplicates: str = "reuse", replay: SearchState | None = None, prefetch: int = 0,
 ) -> SearchState:
     """The ask/tell loop; Ctrl-C ends it cleanly (``stopped_by="interrupted"``).
 
@@ -131,6 +132,9 @@ def optimize(
         budget_seconds: Stop once the simulated seconds reach this (None: no time budget).
         duplicates: ``reuse`` (answer from the history, not counted) or ``remeasure``.
         replay: History to replay first (resume): suggestions are answered from it, in order.
+        prefetch: For searchers whose suggestions do not depend on the results (random search): ask
+            this many trials ahead and fill the benchmark's cache for them in one batch (the same
+            suggestions, in the same order, as asking one at a time).
     """
     from syne_tune.optimizer.schedulers.ask_tell_scheduler import AskTellScheduler
     from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler
@@ -143,6 +147,7 @@ def optimize(
     seen: dict[Arch, int] = {}
     replay = replay or SearchState()
     mismatched = streak = 0
+    ahead: deque[Any] = deque()
     t_bench = t_opt = 0.0
     start = time.perf_counter()
     bar = tqdm(total=n_evals, desc="search", disable=not progress, leave=False)
@@ -152,9 +157,18 @@ def optimize(
                 state.stopped_by = "simulated_budget"
                 break
             t0 = time.perf_counter()
-            trial = scheduler.ask()
+            if prefetch > 0:
+                if not ahead:
+                    ahead.extend((t, space.from_config(t.config)) for t in (scheduler.ask() for _ in range(prefetch)))
+                    tp = time.perf_counter()
+                    problem.prefetch([a for _, a in ahead])
+                    t_bench += time.perf_counter() - tp
+                    t0 += time.perf_counter() - tp  # (counted as benchmark time, not optimizer time)
+                trial, arch = ahead.popleft()
+            else:
+                trial = scheduler.ask()
+                arch = space.from_config(trial.config)  # decoding counts as the optimizer's
             t1 = time.perf_counter()
-            arch = space.from_config(trial.config)
             i = len(state.archs)
             dup = seen.get(arch) if duplicates == "reuse" else None
             if dup is not None:
@@ -347,7 +361,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                                                            random_seed=cfg.seed)
             state = optimize(problem, normalization, searcher, n_evals, cfg.seed, cfg.get("progress", True),
                              budget_seconds=seconds_budget, duplicates=cfg.get("duplicates", "reuse"),
-                             replay=replay)
+                             replay=replay, prefetch=int(cfg.optimizer.get("prefetch", 0) or 0))
     if replay is not None:
         for k in ("benchmark_s", "optimizer_s", "total_s"):
             state.timing[k] += float(previous.get("timing", {}).get(k, 0.0))
