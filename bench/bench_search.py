@@ -1,12 +1,16 @@
 """Search optimizers on the benchmark: wall time split (benchmark vs optimizer) and hypervolume ranking.
 
-Each optimizer runs ``--n-evals`` evaluations per seed (BO optimizers ``--bo-evals``, their GP fits
-grow with the history) through ``hwgpt.search.run`` on composed conf/search.yaml. Reported per
-optimizer: benchmark cost per evaluation (target <= 1 ms), optimizer seconds per run (the non-BO
-optimizers together: target < 30 s), final hypervolume mean ± s.e. over seeds, and the mean rank
-at the common budget (the smallest number of evaluations any optimizer ran) on both the observed
-hypervolume and the hypervolume of the medians. The paper (Sec. 6, Fig. 6/7) finds EHVI and NSGA-II
-ahead of RS and LS.
+First the simulator's hot path on the shipped tiny surrogates (wall and CPU time, so a busy
+machine can be told from a slow benchmark): a noisy draw of an arch seen before (target <= 50 µs),
+of an unseen arch (target <= 0.3 ms), batched draws per second (target >= 1e6), and one search
+evaluation (perplexity + latency at 10 repeats + simulated seconds; target <= 0.05 ms).
+
+Then each optimizer runs ``--n-evals`` evaluations per seed (BO optimizers ``--bo-evals``, their GP
+fits grow with the history) through ``hwgpt.search.run`` on composed conf/search.yaml. Reported per
+optimizer, side by side: benchmark ms per evaluation and optimizer ms per evaluation; optimizer
+seconds per run, final hypervolume mean ± s.e. over seeds, and the mean rank at the common budget
+(the smallest number of evaluations any optimizer ran) on both the observed hypervolume and the
+hypervolume of the medians. The paper (Sec. 6, Fig. 6/7) finds EHVI and NSGA-II ahead of RS and LS.
 
 Benchmarks (``--benchmark``): ``shipped`` (hwgpt.Benchmark on the packaged surrogates), ``fitted``
 (hwgpt.Benchmark on XGBoost surrogates fitted here on synthetic observations: real query cost,
@@ -14,6 +18,7 @@ invented numbers), ``analytic`` (hwgpt.search.analytic.AnalyticBenchmark), ``aut
 has perplexity and latency, else fitted).
 
 Usage: ``python bench/bench_search.py [--n-evals 500] [--bo-evals 100] [--seeds 5] [--optimizers rs,ls,...]``
+(``--micro-only``: just the hot path).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ def say(line: str = "") -> None:
 
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-ALL = ("rs", "morea", "nsga2", "ls", "rsbo", "lsbo", "ehvi")
+ALL = ("rs", "morea", "nsga2", "ls", "moasha", "rsbo", "lsbo", "ehvi")
 BO = ("rsbo", "lsbo", "ehvi")
 
 
@@ -102,6 +107,51 @@ def median_hv_at(res: dict, n: int, problem: SurrogateProblem) -> float:
     return hypervolume(norm(problem.medians(archs)), np.array(res["reference_point"]))
 
 
+def _timed(fn, n: int) -> tuple[float, float]:  # noqa: ANN001
+    """(wall, CPU) seconds per call of ``fn(i)`` over ``i < n``."""
+    w, c = time.perf_counter(), time.process_time()
+    for i in range(n):
+        fn(i)
+    return (time.perf_counter() - w) / n, (time.process_time() - c) / n
+
+
+def micro() -> None:
+    """The hot path on the shipped tiny surrogates."""
+    import hwgpt
+    from hwgpt.search.objectives import parse_objectives
+    from hwgpt.search.problem import SurrogateProblem
+
+    b = hwgpt.Benchmark("tiny", "cpu")
+    space = b.space
+    archs = space.sample_unique(6000, seed=123)
+    seen, unseen, rest = archs[:1000], archs[1000:1500], archs[1500:]
+    b.sample_observations(seen, "latency", seed=0)
+    b.sample_observation(unseen[0], "energy")  # load the energy surrogate outside the timing
+    say("hot path (shipped tiny surrogates; wall / CPU):")
+    w, c = _timed(lambda i: b.sample_observation(seen[i % 1000], "latency", seed=i), 20000)
+    say(f"  noisy draw, seen arch            {1e6 * w:8.1f} / {1e6 * c:8.1f} µs   (target <= 50 µs)")
+    w, c = _timed(lambda i: b.sample_observation(unseen[i], "energy", seed=i), len(unseen) - 1)
+    say(f"  noisy draw, unseen arch          {1e3 * w:8.3f} / {1e3 * c:8.3f} ms   (target <= 0.3 ms)")
+    batch = seen * 200
+    seeds = np.arange(len(batch))
+    w, c = _timed(lambda i: b.sample_observations(batch, "latency", seed=seeds), 3)
+    say(f"  batched draws                    {len(batch) / w:8.3g} / {len(batch) / c:8.3g} per s (target >= 1e6)")
+    p = SurrogateProblem(hwgpt.Benchmark, "tiny", parse_objectives(["perplexity", "latency"], "cpu"), "cpu")
+    w, c = _timed(lambda i: p.observe(rest[i], i), 1000)
+    say(f"  evaluation, new arch             {1e3 * w:8.3f} / {1e3 * c:8.3f} ms")
+    chunk = rest[1000:3048]
+    w0, c0 = time.perf_counter(), time.process_time()
+    for k in range(0, len(chunk), 256):
+        p.prefetch(chunk[k:k + 256])
+    wp, cp = (time.perf_counter() - w0) / len(chunk), (time.process_time() - c0) / len(chunk)
+    w, c = _timed(lambda i: p.observe(chunk[i], 1000 + i), len(chunk))
+    say(f"  evaluation, prefetched (rs)      {1e3 * (w + wp):8.3f} / {1e3 * (c + cp):8.3f} ms   (target <= 0.05 ms; "
+        f"prefetch {1e3 * wp:.3f} / {1e3 * cp:.3f} of it)")
+    w, c = _timed(lambda i: p.observe(chunk[i], 5000 + i), len(chunk))
+    say(f"  evaluation, seen arch            {1e3 * w:8.3f} / {1e3 * c:8.3f} ms")
+    say()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-evals", type=int, default=500)
@@ -111,9 +161,13 @@ def main() -> None:
     p.add_argument("--benchmark", choices=("auto", "shipped", "fitted", "analytic"), default="auto")
     p.add_argument("--objectives", default="perplexity,latency")
     p.add_argument("--out", type=Path, default=None, help="run dirs (default: a temporary directory)")
+    p.add_argument("--micro-only", action="store_true", help="only the hot-path timings")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
+    micro()
+    if args.micro_only:
+        return
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_search_"))
     bench_overrides, desc = choose_benchmark(args.benchmark, out)
     objectives = args.objectives.split(",")
@@ -146,7 +200,7 @@ def main() -> None:
     rank = lambda M: rankdata(-M, axis=0).mean(axis=1)  # noqa: E731 - mean over seeds, ties averaged
     se = lambda v: v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")  # noqa: E731
 
-    say(f"\n{'opt':6s} {'evals':>5s} {'bench ms/eval':>13s} {'opt s/run':>9s} {'s/eval':>7s} {'final HV':>16s} "
+    say(f"\n{'opt':6s} {'evals':>5s} {'bench ms/eval':>13s} {'opt ms/eval':>11s} {'opt s/run':>9s} {'final HV':>16s} "
         f"{'final HV(med)':>16s} | at n={budget}: {'HV':>16s} {'rank':>5s} {'HV(med)':>16s} {'rank':>5s}")
     for i, o in enumerate(opts):
         r = results[o]
@@ -155,7 +209,7 @@ def main() -> None:
         hvm = np.array([x["hypervolume_median"] for x in r])
         bms = np.mean([1e3 * x["timing"]["benchmark_s"] / n for x in r])
         os_ = np.mean([x["timing"]["optimizer_s"] for x in r])
-        say(f"{o:6s} {n:5d} {bms:13.3f} {os_:9.2f} {os_ / n:7.3f} {hv.mean():8.4f}±{se(hv):.4f} "
+        say(f"{o:6s} {n:5d} {bms:13.3f} {1e3 * os_ / n:11.3f} {os_:9.2f} {hv.mean():8.4f}±{se(hv):.4f} "
             f"{hvm.mean():8.4f}±{se(hvm):.4f} | {'':>{len(str(budget)) + 6}s}"
             f"{hv_b[i].mean():8.4f}±{se(hv_b[i]):.4f} {rank(hv_b)[i]:5.2f} "
             f"{hvm_b[i].mean():8.4f}±{se(hvm_b[i]):.4f} {rank(hvm_b)[i]:5.2f}")

@@ -131,9 +131,10 @@ class _Table:
         self.by_id: dict[int, int] = {}
         self.keep: list[Arch] = []
         self.rows: list[list[float]] = []
-        self.Q = np.empty((0, len(self.levels)))
-        self.M = np.empty(0)
-        self.keys = np.empty(0, dtype=np.uint64)
+        self._Q = np.empty((0, len(self.levels)))
+        self._M = np.empty(0)
+        self._keys = np.empty(0, dtype=np.uint64)
+        self.Q, self.M, self.keys = self._Q, self._M, self._keys  # views of the filled part
         self.key_list: list[int] = []
         self.median_list: list[float] = []
         # Tail scales of the quantile function (see hwgpt.surrogates.distribution), per row.
@@ -161,9 +162,15 @@ class _Table:
         self.rows += Q.tolist()
         self.key_list += keys
         self.median_list += medians.tolist()
-        self.Q = np.concatenate([self.Q, Q]) if start else Q
-        self.M = np.concatenate([self.M, medians]) if start else medians
-        self.keys = np.asarray(self.key_list, dtype=np.uint64)
+        end = start + len(archs)
+        if end > len(self._Q):  # amortised growth: appending n rows costs O(n), not O(cache size)
+            cap = max(64, 2 * end)
+            self._Q = np.concatenate([self._Q[:start], np.empty((cap - start, self._Q.shape[1]))])
+            self._M = np.concatenate([self._M[:start], np.empty(cap - start)])
+            self._keys = np.concatenate([self._keys[:start], np.empty(cap - start, dtype=np.uint64)])
+        self._Q[start:end], self._M[start:end] = Q, medians
+        self._keys[start:end] = np.asarray(keys, dtype=np.uint64)
+        self.Q, self.M, self.keys = self._Q[:end], self._M[:end], self._keys[:end]
 
     def lookup(self, arch: Arch) -> int | None:
         i = self.by_id.get(id(arch))

@@ -191,7 +191,7 @@ def compile_surrogate(s: Surrogate) -> Callable[[np.ndarray], tuple[np.ndarray, 
                 raw = both.predict(X).reshape(len(X), -1)
                 med = raw[:, 0] + m0
                 outer = raw[:, 1:] + (med if from_median else m0)[:, None]
-                return calibrate(np.insert(outer, k, med, axis=1)), med
+                return calibrate(np.concatenate([outer[:, :k], med[:, None], outer[:, k:]], axis=1)), med
 
             return quantiles
         if isinstance(s, PointSurrogate) and isinstance(s.model, xgb.Booster):
