@@ -11,6 +11,7 @@ slots ``i >= n_layer`` are inactive (ignored when decoding, zero in the numeric 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import numbers
@@ -110,9 +111,9 @@ class Arch:
         """Canonical JSON (sorted keys, no spaces): stable across runs and machines."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    @property
-    def id(self) -> str:
-        """Stable identifier: the first 16 hex digits of the SHA-1 of the canonical JSON."""
+    @functools.cached_property
+    def id(self) -> str:  # noqa: A003
+        """Stable identifier: the first 16 hex digits of the SHA-1 of the canonical JSON (computed once)."""
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
 
 

@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from hwgpt.errors import Interrupted, InvalidInput, check_float, check_int, check_seed
+from hwgpt.errors import HwgptError, Interrupted, InvalidInput, check_float, check_int, check_seed
 from hwgpt.profiling import device as devices
 from hwgpt.profiling.base import Context, Metric, parse_dtype
 from hwgpt.profiling.store import Settings, Store
@@ -127,7 +128,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     spec = devices.DeviceSpec.from_cfg(cfg.device)
     tdev = devices.resolve(spec)
     settings = settings_from_cfg(cfg, space)
-    metric: Metric = instantiate(cfg.metric)
+    try:
+        metric: Metric = instantiate(cfg.metric)
+    except InstantiationException as e:  # the metric's own check failed: show its message, not Hydra's wrapper
+        if isinstance(e.__cause__, HwgptError):
+            raise e.__cause__ from None
+        raise InvalidInput(f"metric config {cfg.metric.get('_target_')!r} cannot be built: {e}") from e
     if not isinstance(metric, Metric):
         raise InvalidInput(f"metric config must instantiate an hwgpt.profiling.base.Metric, "
                            f"got {type(metric).__name__}")

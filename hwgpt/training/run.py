@@ -12,16 +12,19 @@ Ctrl-C or SIGTERM saves ``checkpoints/interrupted.ckpt`` and ends with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
@@ -29,7 +32,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from hwgpt.checkpoint import save_supernet
-from hwgpt.errors import Interrupted, InvalidInput, check_int, check_seed
+from hwgpt.errors import HwgptError, Interrupted, InvalidInput, check_int, check_seed
 from hwgpt.search_space import SearchSpace
 from hwgpt.tracking import wandb_mode
 from hwgpt.training.evaluate import format_table, results_table
@@ -113,6 +116,17 @@ def check_ckpt_path(ckpt_path: Any) -> Path | None:
     return path
 
 
+@contextlib.contextmanager
+def _config_errors(section: str) -> Iterator[None]:
+    """Hydra's InstantiationException (a config the target refuses) as an InvalidInput naming the section."""
+    try:
+        yield
+    except InstantiationException as e:
+        if isinstance(e.__cause__, HwgptError):
+            raise e.__cause__ from None
+        raise InvalidInput(f"{section} config cannot be built: {e}") from e
+
+
 def validate_cfg(cfg: DictConfig) -> None:
     """Check the top-level options of ``conf/train.yaml``; errors name the option and what is allowed."""
     check_seed("seed", cfg.get("seed"))
@@ -143,12 +157,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     _env_defaults(output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     space = space_from_cfg(cfg.scale)
-    datamodule = build_datamodule(cfg, space)
-    module = instantiate(cfg.model, _partial_=True)(space=space)  # a dataclass can't pass through instantiate
+    with _config_errors("data"):
+        datamodule = build_datamodule(cfg, space)
+    with _config_errors("model"):
+        module = instantiate(cfg.model, _partial_=True)(space=space)  # a dataclass can't pass through instantiate
     logger = build_logger(cfg.get("logger"), f"{cfg.task_name}-{cfg.scale.name}-{output_dir.name}")
     precision = choose_precision(cfg.trainer.get("precision", "32-true"), str(cfg.trainer.get("accelerator", "cpu")))
     callbacks = build_callbacks(cfg) + [OnExceptionCheckpoint(str(output_dir / "checkpoints"), "interrupted")]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision.chosen)
+    with _config_errors("trainer"):
+        trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, precision=precision.chosen)
     if logger:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     log.info("training scale %s for %s steps at precision %s (%s); run dir %s", space.name,
