@@ -301,9 +301,9 @@ class Benchmark:
     def __init__(self, scale: str = "tiny", device: str | None = None, artifacts_dir: str | Path | None = None,
                  evaluator: str = "surrogate", **live_kwargs: Any) -> None:
         if evaluator not in EVALUATORS:
-            raise ValueError(f"unknown evaluator {evaluator!r}; allowed: {list(EVALUATORS)}")
+            raise InvalidInput(f"unknown evaluator {evaluator!r}; allowed: {list(EVALUATORS)}")
         if live_kwargs and evaluator != "live":
-            raise ValueError(f"{sorted(live_kwargs)} are options of evaluator='live' (see hwgpt.live.LiveEvaluator)")
+            raise InvalidInput(f"{sorted(live_kwargs)} are options of evaluator='live' (see hwgpt.live.LiveEvaluator)")
         self.space = SearchSpace.from_name(scale)
         self.scale = scale
         self.evaluator = evaluator
@@ -323,7 +323,7 @@ class Benchmark:
                             key=lambda kv: (-len(kv[1]), kv[0]))
             device = ranked[0][0] if ranked else None
         elif device not in self._available:
-            raise ValueError(self._missing_message(None, device))
+            raise InvalidInput(self._missing_message(None, device))
         self.device = device
 
     # ------------------------------------------------------------ discovery
@@ -370,19 +370,19 @@ class Benchmark:
             ValueError: unknown metric, or no surrogate for it (saying how to create one).
         """
         if not isinstance(metric, str):
-            raise ValueError(f"metric names are strings, got {metric!r}")
+            raise InvalidInput(f"metric names are strings, got {metric!r}")
         name, _, device = metric.partition("@")
         if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; allowed: {list(METRICS)} (optionally as 'metric@device')")
+            raise InvalidInput(f"unknown metric {name!r}; allowed: {list(METRICS)} (optionally as 'metric@device')")
         if name in EXACT_METRICS:
             return name, None
         if self._live is not None:
             if device and device != self.device:
-                raise ValueError(f"the live evaluator measures on {self.device!r} only, not {device!r}")
+                raise InvalidInput(f"the live evaluator measures on {self.device!r} only, not {device!r}")
             return name, self.device
         if device:
             if name not in self._available.get(device, []):
-                raise ValueError(self._missing_message(name, device))
+                raise InvalidInput(self._missing_message(name, device))
             return name, device
         if self.device is not None and name in self._available.get(self.device, []):
             return name, self.device
@@ -390,13 +390,13 @@ class Benchmark:
             for dev in sorted(self._available):
                 if name in self._available[dev]:
                     return name, dev
-        raise ValueError(self._missing_message(name, self.device))
+        raise InvalidInput(self._missing_message(name, self.device))
 
     def surrogate(self, metric: str) -> Surrogate:
         """The loaded surrogate answering ``metric`` (``metric@device`` allowed); loaded once."""
         name, device = self.resolve(metric)
         if device is None:
-            raise ValueError(f"{name!r} is exact (hwgpt.cost); it has no surrogate")
+            raise InvalidInput(f"{name!r} is exact (hwgpt.cost); it has no surrogate")
         key = (device, name)
         if key not in self._cache:
             self._cache[key] = artifacts.load_shared(self.scale, device, name, self.artifacts_dir, self.space)
@@ -418,7 +418,8 @@ class Benchmark:
             metrics = [metrics]
         devices = dict(devices or {})
         if extra := set(devices) - {m.partition("@")[0] for m in metrics}:
-            raise ValueError(f"devices= names metrics that are not queried: {sorted(extra)}; queried: {list(metrics)}")
+            raise InvalidInput(f"devices= names metrics that are not queried: {sorted(extra)}; "
+                               f"queried: {list(metrics)}")
         return [(m, m if "@" in m or m not in devices else f"{m}@{devices[m]}") for m in metrics]
 
     def query(self, arch: ArchOrList, metrics: list[str] | str | None = None,
@@ -462,11 +463,11 @@ class Benchmark:
 
     def _surrogate_features(self, arch: ArchOrList, metric: str) -> tuple[Surrogate, np.ndarray, bool]:
         if self._live is not None:
-            raise ValueError("intervals and simulated observations come from surrogates; "
+            raise InvalidInput("intervals and simulated observations come from surrogates; "
                              "the live evaluator measures (use query)")
         name, device = self.resolve(metric)
         if device is None:
-            raise ValueError(f"{name!r} is exact (hwgpt.cost): it has no interval and no noise")
+            raise InvalidInput(f"{name!r} is exact (hwgpt.cost): it has no interval and no noise")
         s = self.surrogate(metric)
         archs, single = self._batch(arch)
         return s, features(arch_arrays(archs, self.space), self.space, s.spec), single
@@ -491,11 +492,11 @@ class Benchmark:
         t = self._tables.get(metric)
         if t is None:
             if self._live is not None:
-                raise ValueError("simulated observations come from surrogates; the live evaluator measures "
+                raise InvalidInput("simulated observations come from surrogates; the live evaluator measures "
                                  "(use query)")
             name, device = self.resolve(metric)
             if device is None:
-                raise ValueError(f"{name!r} is exact (hwgpt.cost): it has no interval and no noise")
+                raise InvalidInput(f"{name!r} is exact (hwgpt.cost): it has no interval and no noise")
             t = self._tables.get(f"{name}@{device}")
             if t is None:
                 t = self._tables[f"{name}@{device}"] = _Table(self.surrogate(f"{name}@{device}"), f"{name}@{device}")
@@ -637,7 +638,7 @@ class Benchmark:
         if quality and p.perplexity_windows:
             device = next(iter(per_device), self.device)
             if device is None:
-                raise ValueError(self._missing_message("latency", device))
+                raise InvalidInput(self._missing_message("latency", device))
             lat = self._latency(arch, device)
             spec = self._table(f"latency@{device}").spec
             forward = (lat, p.perplexity_windows * self.space.block_size / (spec.batch * spec.seq_len))
@@ -646,7 +647,7 @@ class Benchmark:
     def _latency(self, arch: Arch, device: str) -> float:
         key = f"latency@{device}"
         if key not in self._tables and "latency" not in self._available.get(device, []):
-            raise ValueError(f"simulated time needs the latency of device {device!r} at scale {self.scale!r}; "
+            raise InvalidInput(f"simulated time needs the latency of device {device!r} at scale {self.scale!r}; "
                              + self._missing_message("latency", device))
         return self.median(arch, key)
 

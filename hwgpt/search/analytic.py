@@ -24,6 +24,7 @@ from scipy.stats import norm
 
 from hwgpt import cost
 from hwgpt.benchmark import MeasurementProtocol, keyed_uniform, stream_key
+from hwgpt.errors import InvalidInput
 from hwgpt.search_space import Arch, SearchSpace
 
 # device -> (FLOP/s, seconds per layer, seconds per head, watts at the smallest width, metrics)
@@ -52,7 +53,8 @@ class AnalyticBenchmark:
         self.scale = scale
         self.device = "cpu" if device is None else device
         if self.device not in _DEVICES:
-            raise ValueError(f"unknown device {device!r} for scale {scale!r}; devices with surrogates: {self.devices}")
+            raise InvalidInput(f"unknown device {device!r} for scale {scale!r}; "
+                               f"devices with surrogates: {self.devices}")
         self.seq_len = min(256, self.space.block_size)
         self._cache: dict[tuple[Arch, str], float] = {}
 
@@ -66,7 +68,8 @@ class AnalyticBenchmark:
 
     def _check(self, metric: str) -> None:
         if metric not in self.metrics:
-            raise ValueError(f"no surrogate for metric {metric!r} on device {self.device!r}; available: {self.metrics}")
+            raise InvalidInput(f"no surrogate for metric {metric!r} on device {self.device!r}; "
+                               f"available: {self.metrics}")
 
     def _median(self, arch: Arch, metric: str) -> float:
         sp = self.space

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwgpt.errors import InvalidInput
+
 METRICS = ("perplexity", "accuracy", "latency", "energy", "memory", "flops", "params")
 HARDWARE_METRICS = ("latency", "energy", "memory")
 MAXIMISED_METRICS = ("accuracy",)
@@ -57,24 +59,24 @@ def parse_objectives(
         devices: Per-objective device overrides ``{entry: device}`` (hardware metrics only).
     """
     if isinstance(objectives, str) or not isinstance(objectives, Sequence) or not objectives:
-        raise ValueError(
+        raise InvalidInput(
             f"objectives must be a non-empty list of metric names from {list(METRICS)}, got {objectives!r}"
         )
     devices = dict(devices or {})
     unknown = sorted(set(devices) - set(objectives))
     if unknown:
-        raise ValueError(f"devices: {unknown} are not objectives; objectives are {list(objectives)}")
+        raise InvalidInput(f"devices: {unknown} are not objectives; objectives are {list(objectives)}")
     parsed: list[Objective] = []
     for entry in objectives:
         metric, _, dev = str(entry).partition("@")
         if metric not in METRICS:
-            raise ValueError(f"unknown objective metric {metric!r} (in {entry!r}); allowed: {list(METRICS)}")
+            raise InvalidInput(f"unknown objective metric {metric!r} (in {entry!r}); allowed: {list(METRICS)}")
         if dev and entry in devices:
-            raise ValueError(f"objective {entry!r} names its device twice (also devices.{entry}={devices[entry]!r})")
+            raise InvalidInput(f"objective {entry!r} names its device twice (also devices.{entry}={devices[entry]!r})")
         dev = dev or devices.get(entry) or None
         if metric not in HARDWARE_METRICS:
             if dev is not None:
-                raise ValueError(
+                raise InvalidInput(
                     f"objective {entry!r}: {metric} does not depend on the device; "
                     f"only {list(HARDWARE_METRICS)} take one"
                 )
@@ -83,7 +85,7 @@ def parse_objectives(
         parsed.append(Objective(name=str(entry), metric=metric, device=dev))
     keys = [(o.metric, o.device) for o in parsed]
     if len(set(keys)) != len(keys) or len({o.name for o in parsed}) != len(parsed):
-        raise ValueError(f"objectives contain duplicates: {list(objectives)}")
+        raise InvalidInput(f"objectives contain duplicates: {list(objectives)}")
     return parsed
 
 
@@ -103,7 +105,7 @@ class Normalization:
         for o in self.objectives:
             lo, hi = self.bounds[o.name]
             if not np.isfinite([lo, hi]).all() or hi <= lo:
-                raise ValueError(f"normalization bounds of {o.name!r} must be finite with hi > lo, got {[lo, hi]}")
+                raise InvalidInput(f"normalization bounds of {o.name!r} must be finite with hi > lo, got {[lo, hi]}")
 
     def __call__(self, values: Mapping[str, float | np.ndarray]) -> np.ndarray:
         """Raw ``{name: value(s)}`` -> minimised, normalised array (``(m,)`` or ``(n, m)``)."""

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from hwgpt.benchmark import _GOLDEN, _M64, MeasurementProtocol, _mix, keyed_uniform, stream_key
+from hwgpt.errors import InvalidInput
 from hwgpt.search.objectives import EXACT_METRICS, Normalization, Objective
 from hwgpt.search_space import Arch, SearchSpace
 
@@ -83,7 +84,7 @@ class SurrogateProblem:
         self._factory = benchmark
         default = benchmark(scale=scale, device=None)
         if getattr(default, "evaluator", "surrogate") != "surrogate":
-            raise ValueError(
+            raise InvalidInput(
                 "search runs on surrogates (evaluator='surrogate'); re-measure a found Pareto front with "
                 "hwgpt.Benchmark(evaluator='live').query(...) instead"
             )
@@ -95,7 +96,7 @@ class SurrogateProblem:
                     " (none: fit surrogates first, or try the synthetic stand-in "
                     "benchmark._target_=hwgpt.search.analytic.AnalyticBenchmark)"
                 )
-                raise ValueError(
+                raise InvalidInput(
                     f"unknown device {dev!r} for scale {scale!r}; devices with surrogates: {allowed}{hint}"
                 )
         self._benches: dict[str | None, Any] = {
@@ -119,7 +120,7 @@ class SurrogateProblem:
             bench = self._bench(o)
             if o.metric not in bench.metrics:
                 having = [d for d in allowed if o.metric in benchmark(scale=scale, device=d).metrics]
-                raise ValueError(
+                raise InvalidInput(
                     f"objective {o.name!r}: no {o.metric} surrogate for device {self.device_of(o)!r} "
                     f"(scale {scale!r}); devices with one: {having}; "
                     f"metrics on {self.device_of(o)!r}: {list(bench.metrics)}"

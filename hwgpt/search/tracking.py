@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hwgpt.errors import InvalidInput
 from hwgpt.tracking import wandb_mode
 
 
@@ -78,7 +79,7 @@ def make_tracker(cfg: Mapping[str, Any] | None, run_dir: Path, config: dict[str,
     """The tracker named by ``cfg.name`` (a conf/logger node); ``None`` means no tracking."""
     name = "none" if cfg is None else cfg.get("name", "none")
     if name not in TRACKERS:
-        raise ValueError(f"logger.name={name!r}; allowed: {sorted(TRACKERS)}")
+        raise InvalidInput(f"logger.name={name!r}; allowed: {sorted(TRACKERS)}")
     if name == "wandb":
         wandb_mode(cfg.get("mode", "auto"))  # a bad mode fails before the search, not after
     return TRACKERS[name](cfg or {}, run_dir, config)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from hwgpt.errors import InvalidInput
 from hwgpt.search.optimizers.base import MOSearcher
 
 
@@ -33,7 +34,7 @@ class LocalSearcher(MOSearcher):
     ) -> None:
         super().__init__(config_space, points_to_evaluate, random_seed, scale)
         if num_init_random < 1:
-            raise ValueError(f"num_init_random must be >= 1, got {num_init_random}")
+            raise InvalidInput(f"num_init_random must be >= 1, got {num_init_random}")
         self.num_init_random = num_init_random
 
     def _suggest(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hwgpt.errors import InvalidInput
 from hwgpt.search.optimizers.scalarized_bo import ScalarizedBO
 
 
@@ -30,7 +31,7 @@ class LinearScalarizationBO(ScalarizedBO):
         if weights is not None:
             w = np.asarray(list(weights), dtype=np.float64)
             if w.ndim != 1 or (w < 0).any() or w.sum() <= 0:
-                raise ValueError(f"LSBO weights must be non-negative with a positive sum, got {list(weights)}")
+                raise InvalidInput(f"LSBO weights must be non-negative with a positive sum, got {list(weights)}")
             weights = w / w.sum()
         self.fixed_weights = weights
 
@@ -38,5 +39,5 @@ class LinearScalarizationBO(ScalarizedBO):
         if self.fixed_weights is None:
             return np.full(n_objectives, 1.0 / n_objectives)
         if len(self.fixed_weights) != n_objectives:
-            raise ValueError(f"LSBO has {len(self.fixed_weights)} weights for {n_objectives} objectives")
+            raise InvalidInput(f"LSBO has {len(self.fixed_weights)} weights for {n_objectives} objectives")
         return self.fixed_weights

@@ -23,6 +23,7 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
+from hwgpt.errors import InvalidInput
 from hwgpt.search.optimizers.base import MOSearcher
 
 
@@ -59,7 +60,7 @@ class NSGA2Searcher(MOSearcher):
     ) -> None:
         super().__init__(config_space, points_to_evaluate, random_seed, scale)
         if population_size < 2:
-            raise ValueError(f"population_size must be >= 2, got {population_size}")
+            raise InvalidInput(f"population_size must be >= 2, got {population_size}")
         self._choices = [list(config_space[k].categories) for k in self._keys]
         xu = np.array([len(c) - 1 for c in self._choices])
         # n_obj is a placeholder: objective values are set on the population before tell().

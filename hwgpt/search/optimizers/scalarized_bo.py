@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from syne_tune.optimizer.schedulers.searchers.utils import make_hyperparameter_ranges
 
+from hwgpt.errors import InvalidInput
 from hwgpt.search.optimizers.base import MOSearcher
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class ScalarizedBO(MOSearcher):
     ) -> None:
         super().__init__(config_space, points_to_evaluate, random_seed, scale)
         if num_init_random < 2 or num_candidates + num_local < 1:
-            raise ValueError(
+            raise InvalidInput(
                 f"need num_init_random >= 2 and a non-empty pool, got {num_init_random}, {num_candidates}+{num_local}"
             )
         self.num_init_random, self.num_candidates, self.num_local = num_init_random, num_candidates, num_local
