@@ -172,3 +172,67 @@ class QualityMetric(Metric):
             values = {"perplexity": ppl, "accuracy": acc}
             out[a.id] = [Observation(m, values[m], UNITS[m], 0, (), extra) for m in self.outputs]
         return out
+
+
+def pool_windows(sources: Sequence[Any], out: str | Path, *, scale: str = "tiny", device: str = "cpu") -> int:
+    """Pool quality measurements of disjoint validation windows into one per architecture.
+
+    ``sources`` are observation frames (``Store.observations()`` or the exported parquet) of the
+    same checkpoint over disjoint window ranges (``first_window``/``windows`` in ``extra``), e.g.
+    the shipped first 32 windows plus ``metric.first_window=32 metric.windows=32``. For each arch
+    present in every source, perplexity is ``exp`` of the token-weighted mean log perplexity and
+    accuracy the token-weighted mean: exactly the values of one measurement over all the windows.
+    They are written to a new store ``out`` (one observation per arch and metric). Returns the
+    number of archs written.
+
+    Raises:
+        InvalidInput: the sources disagree on the checkpoint or their windows overlap.
+    """
+    import json as _json
+
+    import pandas as pd
+
+    frames = []
+    for src in sources:
+        df = src[(src["scale"] == scale) & (src["device"] == device) & src["metric"].isin(list(UNITS))].copy()
+        extra = df["extra"].map(_json.loads)
+        df["tokens"] = extra.map(lambda e: int(e["tokens"]))
+        df["first_window"] = extra.map(lambda e: int(e.get("first_window", 0)))
+        df["windows"] = extra.map(lambda e: int(e["windows"]))
+        df["sha"] = extra.map(lambda e: e.get("checkpoint_sha256"))
+        frames.append(df)
+    shas = set().union(*(set(f["sha"]) for f in frames))
+    if len(shas) != 1:
+        raise InvalidInput(f"quality sources come from different checkpoints: {sorted(map(str, shas))}")
+    ranges = sorted({(int(f["first_window"].min()), int((f["first_window"] + f["windows"]).max())) for f in frames})
+    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+        if start < end:
+            raise InvalidInput(f"quality sources cover overlapping windows {ranges}; pool disjoint ranges only")
+    common = set.intersection(*(set(f["arch_id"]) for f in frames))
+    both = pd.concat([f[f["arch_id"].isin(common)] for f in frames])
+    store = Store(out, create=True)
+    key = store.register_device(device, "cpu", {"pooled_from": len(frames)})
+    run_id = "pooled-" + hashlib.sha1(",".join(sorted(common)).encode()).hexdigest()[:12]
+    store.start_run(run_id, key, {"pooled": [list(r) for r in ranges]})
+    first = both.iloc[0]
+    settings = Settings(int(first["batch"]), int(first["seq_len"]), str(first["dtype"]), int(first["threads"]))
+    n = 0
+    for _, g in both.groupby("arch_id"):
+        arch = Arch.from_dict(_json.loads(g["arch"].iloc[0]))
+        obs = []
+        for metric in UNITS:
+            m = g[g["metric"] == metric]
+            if len(m) != len(frames):
+                continue
+            w = m["tokens"].to_numpy(float)
+            v = m["value"].to_numpy(float)
+            value = math.exp(float((w * [math.log(x) for x in v]).sum() / w.sum())) if metric == "perplexity" \
+                else float((w * v).sum() / w.sum())
+            extra = {"checkpoint_sha256": next(iter(shas)), "tokens": int(w.sum()), "first_window": ranges[0][0],
+                     "windows": int(m["windows"].sum()), "pooled": [list(r) for r in ranges]}
+            obs.append(Observation(metric, value, UNITS[metric], 0, (), extra))
+        if obs and store.write_arch(arch=arch, scale=scale, device=device, settings=settings, observations=obs,
+                                    run_id=run_id, device_key=key):
+            n += 1
+    store.close()
+    return n
