@@ -1,10 +1,12 @@
 """Perplexity and next-token accuracy of sub-networks, with weights inherited from a trained supernet.
 
 Evaluated with :meth:`SuperGPT.set_sub_network` — the same logits as the extracted model,
-without copying weights per architecture. Token budget (fixed, deterministic): the first
-``windows`` consecutive, non-overlapping windows of ``block_size + 1`` tokens of the
-held-out split (inputs = first ``block_size``, targets = last ``block_size``); default 32
-windows, i.e. 32 x 256 = 8,192 predicted tokens at ``tiny`` and 32 x 1,024 = 32,768 at ``s``.
+without copying weights per architecture. Token budget (fixed, deterministic): ``windows``
+consecutive, non-overlapping windows of ``block_size + 1`` tokens of the held-out split, from
+window ``first_window`` on (inputs = first ``block_size``, targets = last ``block_size``); the
+class default is 32 windows (the shipped measurements: 8,192 predicted tokens at ``tiny``),
+conf/metric/quality.yaml uses 64 (16,384 at ``tiny``; see docs/readme/hardening.md for the
+noise study). :func:`pool_windows` pools disjoint window ranges exactly.
 
 * ``perplexity`` = exp(mean next-token cross-entropy over every predicted token), unit ``ppl``.
 * ``accuracy`` = fraction of predicted tokens whose arg-max logit is the target, unit ``fraction``.
@@ -152,8 +154,18 @@ class QualityMetric(Metric):
         log.info("quality: %s (%s), %d windows x %d tokens", path, meta.get("tokenizer"), n_windows, block)
 
     def check_store(self, store: Store, scale: str, device: str) -> None:
-        """Refuse a store holding quality values of another checkpoint for this scale."""
+        """Refuse a store holding quality values of another checkpoint, or another token budget, for this scale."""
         for metric in self.outputs:
+            budgets = {int(w) for w in store.distinct_extra("windows", scale=scale, device=device, metric=metric)}
+            starts = {int(w) for w in store.distinct_extra("first_window", scale=scale, device=device,
+                                                           metric=metric)} or {0}
+            if budgets and (budgets != {self.windows} or starts != {self.first_window}):
+                raise InvalidInput(
+                    f"store {store.path} already holds {metric} of scale {scale!r} measured on windows "
+                    f"{sorted(budgets)} from {sorted(starts)}; this run measures metric.windows={self.windows} from "
+                    f"metric.first_window={self.first_window}. Use a new store= path per token budget (pool disjoint "
+                    "ranges with hwgpt.profiling.quality.pool_windows)"
+                )
             shas = store.distinct_extra("checkpoint_sha256", scale=scale, metric=metric)
             other = shas - {self._info["checkpoint_sha256"]}
             if other:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -276,3 +277,29 @@ def test_old_store_without_claims_table_gets_one(tmp_path: Path) -> None:
     got = store.claim(SPACE.sample_unique(3, seed=4), scale="tiny", device="cpu", metrics=["latency"],
                       settings=SET, owner="x", lease=5, limit=5)
     assert len(got.archs) == 2 and got.n_complete == 1
+
+
+def _quality_frame(archs: list, first: int, windows: int, losses: list[float], accs: list[float]) -> pd.DataFrame:
+    rows = []
+    for a, loss, acc in zip(archs, losses, accs, strict=True):
+        extra = json.dumps({"checkpoint_sha256": "abc", "tokens": windows * 16, "windows": windows,
+                            "first_window": first})
+        for metric, value in (("perplexity", float(np.exp(loss))), ("accuracy", acc)):
+            rows.append(dict(arch_id=a.id, arch=a.to_json(), scale="tiny", device="cpu", metric=metric, value=value,
+                             unit="x", batch=8, seq_len=256, dtype="float32", threads=1, extra=extra))
+    return pd.DataFrame(rows)
+
+
+def test_pool_windows_is_the_token_weighted_measurement(tmp_path: Path) -> None:
+    from hwgpt.errors import InvalidInput
+    from hwgpt.profiling.quality import pool_windows
+
+    archs = SPACE.sample_unique(3, seed=8)
+    a = _quality_frame(archs, 0, 32, [5.0, 4.0, 4.5], [0.2, 0.3, 0.25])
+    b = _quality_frame(archs[:2], 32, 96, [5.4, 4.4], [0.1, 0.2])
+    assert pool_windows([a, b], tmp_path / "p.sqlite") == 2  # the arch missing from b is left out
+    df = Store(tmp_path / "p.sqlite").observations().set_index(["arch_id", "metric"])["value"]
+    assert df[(archs[0].id, "perplexity")] == pytest.approx(np.exp((32 * 5.0 + 96 * 5.4) / 128))
+    assert df[(archs[1].id, "accuracy")] == pytest.approx((32 * 0.3 + 96 * 0.2) / 128)
+    with pytest.raises(InvalidInput, match="overlapping windows"):
+        pool_windows([a, _quality_frame(archs, 16, 32, [1, 1, 1], [0, 0, 0])], tmp_path / "q.sqlite")
