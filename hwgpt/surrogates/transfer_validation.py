@@ -297,6 +297,25 @@ def table(summary: pd.DataFrame, k: str = "20", metric: str = "latency") -> str:
     return "\n".join(lines)
 
 
+def curve_table(summary: pd.DataFrame, metric: str = "latency") -> str:
+    """Markdown: per scale and k, the median over held-out devices (min-max of coverage) of each method."""
+    s = summary[summary["metric"] == metric]
+    lines = ["| scale | k | auto tau | auto med. rel. err. | auto 90% cov. (min-max) | scratch tau | "
+             "scratch med. rel. err. | scratch 90% cov. (min-max) |", "|---|---|---|---|---|---|---|---|"]
+    for (scale, k), g in s.groupby(["scale", "k"], sort=False):
+        cells = []
+        for m in ("auto", "scratch"):
+            r = g[g["method"] == m]
+            if r.empty:
+                cells += ["-", "-", "-"]
+                continue
+            c = r["coverage_0.9"]
+            cells += [f"{r['kendall_tau'].median():.3f}", f"{r['median_relative_error'].median():.3f}",
+                      f"{c.median():.2f} ({c.min():.2f}-{c.max():.2f})"]
+        lines.append(f"| {scale} | {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ fresh archs here
 def fresh(store: str | Path, scale: str, measured_as: str, devices: list[str], exclude_store: str | Path | None = None,
           metric: str = "latency") -> dict[str, Any]:
@@ -435,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
         summary.to_csv(out / "lodo_summary.csv", index=False)
         for metric in args.metrics.split(","):
             (out / f"lodo_table_{metric}_k20.md").write_text(table(summary, "20", metric) + "\n")
+            (out / f"lodo_curve_{metric}.md").write_text(curve_table(summary, metric) + "\n")
             plot(summary, Path(args.figure) if args.figure and metric == "latency" else out / f"lodo_{metric}.png",
                  metric)
         log.info("LODO: %d rows; summary, tables and figures in %s", len(rows), out)

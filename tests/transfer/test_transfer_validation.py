@@ -21,6 +21,7 @@ def test_lodo_transfer_beats_scratch_and_covers(multi_device: pd.DataFrame) -> N
     assert at("auto", "all")["n_archs"].iloc[0] > 20
     md = tv.table(s, "20")
     assert md.count("\n") == 3 and "dev_new" in md
+    assert tv.curve_table(s).count("| tiny |") == 3  # k = 5, 20, all
 
 
 def test_lodo_cli_writes_summary_table_and_figure(multi_device: pd.DataFrame, tmp_path: Path) -> None:
@@ -33,4 +34,4 @@ def test_lodo_cli_writes_summary_table_and_figure(multi_device: pd.DataFrame, tm
     summary = pd.read_csv(out / "lodo_summary.csv")
     assert set(summary["device"]) == {"dev_new"} and set(summary["k"].astype(str)) == {"5", "10"}
     assert (tmp_path / "fig.png").stat().st_size > 10_000
-    assert (out / "lodo_table_latency_k20.md").is_file()
+    assert (out / "lodo_table_latency_k20.md").is_file() and (out / "lodo_curve_latency.md").is_file()
