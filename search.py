@@ -14,10 +14,25 @@ def main(cfg: DictConfig) -> float:
     return cli_main(run, cfg, what="search.py")["hypervolume"]
 
 
+def join_devices(argv: list[str]) -> list[str]:
+    """Undo the shell's brace expansion of ``devices={latency:rtx2080,energy:a6000}``.
+
+    Unquoted, bash turns it into ``devices=latency:rtx2080 devices=energy:a6000``, and Hydra would keep only
+    the last one; the ``key:value`` pieces are joined back into one override.
+    """
+    pieces = [a for a in argv[1:] if a.startswith("devices=") and not a.startswith("devices={")
+              and ":" in a and "," not in a]
+    if len(pieces) < 2:
+        return argv
+    joined = "devices={" + ",".join(a.removeprefix("devices=") for a in pieces) + "}"
+    rest = [a for a in argv[1:] if a not in pieces]
+    return [argv[0], *rest, joined]
+
+
 if __name__ == "__main__":
     import sys
 
     from hwgpt.surrogates.userdirs import device_argv
 
-    sys.argv = device_argv(sys.argv)  # device=<a user's own surrogate name> -> device=local device.name=<name>
+    sys.argv = device_argv(join_devices(sys.argv))  # device=<a user's own surrogate name> -> device=local ...
     main()

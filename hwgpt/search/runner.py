@@ -275,6 +275,24 @@ def resolve_scale(cfg: DictConfig) -> str:
     return scale
 
 
+def _devices(value: Any) -> dict[str, str]:
+    """``devices``: a mapping, or the string ``metric:device[,metric:device]`` (what a shell leaves of a
+    brace-expanded ``devices={...}``)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs = [p.partition(":") for p in value.split(",") if p]
+        if not pairs or any(not k or not v for k, _, v in pairs):
+            raise InvalidInput(f"devices must map objectives to devices, e.g. devices={{latency:rtx2080,energy:a6000}}"
+                               f" (quote it in the shell), got {value!r}")
+        return {k: v for k, _, v in pairs}
+    try:
+        return {str(k): str(v) for k, v in dict(value).items()}
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"devices must map objectives to devices, e.g. devices={{latency:rtx2080}}, "
+                           f"got {value!r}") from e
+
+
 def _plain(cfg: DictConfig) -> dict[str, Any]:
     """The config as a dict for trackers (unresolved where an interpolation needs a Hydra app)."""
     try:
@@ -323,7 +341,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     scale = resolve_scale(cfg)
     _check(cfg)
     name = cfg.optimizer.name
-    objectives = parse_objectives(list(cfg.objectives), cfg.device.name, dict(cfg.get("devices") or {}))
+    objectives = parse_objectives(list(cfg.objectives), cfg.device.name, _devices(cfg.get("devices")))
     if cfg.optimizer.get("multi_objective", True) and len(objectives) < 2:
         raise InvalidInput(
             f"optimizer {name!r} is multi-objective: needs at least 2 objectives, got {list(cfg.objectives)}"

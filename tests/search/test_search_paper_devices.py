@@ -58,3 +58,22 @@ def test_paper_three_objective_case(search_cfg, paper_root: Path) -> None:
     assert res["devices"] == {"latency": "rtx2080", "energy": "a6000"}
     # simulated time: both devices measured (warm-up + 10 forwards each) plus the perplexity windows
     assert all(e["simulated_seconds"] > 0 for e in res["history"])
+
+
+def test_shell_brace_expansion_of_devices_is_joined(search_cfg) -> None:
+    """Unquoted in bash, devices={latency:rtx2080,energy:a6000} arrives as two overrides; search.py joins them."""
+    import importlib.util
+
+    from search_helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("search_cli", ROOT / "search.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    argv = ["search.py", "scale=s", "devices=latency:rtx2080", "devices=energy:a6000", "optimizer=nsga2"]
+    joined = ["search.py", "scale=s", "optimizer=nsga2", "devices={latency:rtx2080,energy:a6000}"]
+    assert cli.join_devices(argv) == joined
+    assert cli.join_devices(["search.py", "devices={latency:cpu}"]) == ["search.py", "devices={latency:cpu}"]
+    res = run(search_cfg("objectives=[perplexity,latency,energy]", "devices=latency:rtx2080", "n_evals=4"))
+    assert res["devices"] == {"latency": "rtx2080", "energy": "cpu"}  # a single string override also works
+    with pytest.raises(ValueError, match="devices must map objectives to devices"):
+        run(search_cfg("devices=rtx2080", "n_evals=4"))
