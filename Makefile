@@ -2,7 +2,7 @@
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 install:  ## editable install with CPU torch (never a CUDA build by accident)
-	pip install torch==2.13.0 -e ".[dev]"
+	pip install torch==2.13.0 ./packaging/xgboost-cpu -e ".[dev]"
 test:  ## fast CPU tests (not slow/gpu/network)
 	pytest
 test-all:  ## every test, slow ones included (gpu/network still need their hardware)
