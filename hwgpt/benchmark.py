@@ -307,6 +307,9 @@ class Benchmark:
         self.space = SearchSpace.from_name(scale)
         self.scale = scale
         self.evaluator = evaluator
+        if artifacts_dir is not None and evaluator == "surrogate" and not Path(artifacts_dir).is_dir():
+            raise InvalidInput(f"artifacts_dir {str(artifacts_dir)!r} is missing (not a directory); give a directory "
+                               "holding <scale>/<device>/<metric>.meta.json files, or None for the shipped ones")
         self.artifacts_dir = artifacts_dir
         self._available = artifacts.available(artifacts_dir).get(scale, {})
         self._cache: dict[tuple[str, str], Surrogate] = {}
@@ -371,7 +374,10 @@ class Benchmark:
         """
         if not isinstance(metric, str):
             raise InvalidInput(f"metric names are strings, got {metric!r}")
-        name, _, device = metric.partition("@")
+        name, at, device = metric.partition("@")
+        if at and not device:
+            raise InvalidInput(f"metric {metric!r}: '@' must be followed by a device (e.g. 'latency@cpu'); "
+                               f"devices at scale {self.scale!r}: {self.devices}")
         if name not in METRICS:
             raise InvalidInput(f"unknown metric {name!r}; allowed: {list(METRICS)} (optionally as 'metric@device')")
         if name in EXACT_METRICS:
@@ -416,6 +422,9 @@ class Benchmark:
             metrics = self.metrics
         elif isinstance(metrics, str):
             metrics = [metrics]
+        elif not isinstance(metrics, (list, tuple)):
+            raise InvalidInput(f"metrics must be a metric name or a list of them (from {list(METRICS)}), "
+                               f"got {metrics!r}")
         devices = dict(devices or {})
         if extra := set(devices) - {m.partition("@")[0] for m in metrics}:
             raise InvalidInput(f"devices= names metrics that are not queried: {sorted(extra)}; "
@@ -482,6 +491,7 @@ class Benchmark:
                 quantile grid); other values raise ValueError listing them (no interpolation: only
                 calibrated levels carry the coverage guarantee).
         """
+        check_float("coverage", coverage, min=0.0, max=1.0, inclusive=False)
         s, X, single = self._surrogate_features(arch, metric)
         lo, hi = s.interval(X, coverage)
         return (float(lo[0]), float(hi[0])) if single else (lo, hi)
