@@ -315,12 +315,11 @@ for ov, word in [("trainer.max_step=5", "max_step"), ("scale=xl", "xl"), ("train
     case(f"train-compose-{ov}", lambda _, ov=ov: _compose("train", [ov]), word, hydra=True)
 
 
-# ---------------------------------------------------------------- Benchmark (hwgpt/benchmark.py: issue 12 owns it)
+# ---------------------------------------------------------------- Benchmark
 def _bench() -> Any:
     return hwgpt.Benchmark("tiny", "cpu")
 
 
-B12 = "validation in hwgpt/benchmark.py is issue 12's"
 BENCH_CASES: list[tuple[str, Callable[[Path], Any], tuple[str, ...], str | None]] = [
     ("query-arch-str", lambda t: _bench().query("arch"), ("hwgpt.Arch",), None),
     ("scale-xl", lambda t: hwgpt.Benchmark(scale="xl"), ("scale",), None),
@@ -329,10 +328,10 @@ BENCH_CASES: list[tuple[str, Callable[[Path], Any], tuple[str, ...], str | None]
     ("interval-coverage-1.5", lambda t: _bench().interval(GOOD, "latency", coverage=1.5), ("coverage",), None),
     ("sample-seed-neg", lambda t: _bench().sample_observation(GOOD, "latency", seed=-1), ("seed",), None),
     ("sample-seed-float", lambda t: _bench().sample_observation(GOOD, "latency", seed=1.5), ("seed",), None),
-    ("query-metrics-int", lambda t: _bench().query(GOOD, 5), ("metrics",), B12),
-    ("query-metric-at", lambda t: _bench().query(GOOD, "latency@"), ("latency@",), B12),
-    ("interval-coverage-str", lambda t: _bench().interval(GOOD, "latency", coverage="abc"), ("coverage",), B12),
-    ("artifacts-dir-missing", lambda t: hwgpt.Benchmark(artifacts_dir=t / "missing"), ("missing",), B12),
+    ("query-metrics-int", lambda t: _bench().query(GOOD, 5), ("metrics",), None),
+    ("query-metric-at", lambda t: _bench().query(GOOD, "latency@"), ("latency@",), None),
+    ("interval-coverage-str", lambda t: _bench().interval(GOOD, "latency", coverage="abc"), ("coverage",), None),
+    ("artifacts-dir-missing", lambda t: hwgpt.Benchmark(artifacts_dir=t / "missing"), ("missing",), None),
 ]
 for bid, fn, words, why in BENCH_CASES:
     case(f"benchmark-{bid}", fn, *words, xfail=why)
