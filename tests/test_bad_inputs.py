@@ -458,11 +458,13 @@ def test_cli_bad_input_one_clear_line(cli_results: dict[str, Any], cid: str, arg
 def test_profile_ctrl_c_ends_with_one_line_and_resumes(tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     env = {**os.environ, "PROJECT_ROOT": str(tmp_path)}
-    # enough work per arch that a fast, quiet machine cannot finish before the signal (300 archs x 3 forwards
-    # of 16 tokens took 12 s on one); few archs, so each claim stays small
+    # enough work that the signal arrives mid-run on any machine
     cmd = [sys.executable, str(ROOT / "profile.py"), "metric=latency", "n_archs=300", "repeats=30", "metric.warmup=1",
            "metric.interleave=1", "seq_len=64", f"store={store}", "progress=false", f"hydra.run.dir={tmp_path / 'r'}"]
-    p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a Lightning run earlier in this pytest process leaves SIGINT ignored, and an ignored signal is inherited
+    # across exec (Python then installs no KeyboardInterrupt handler): give the child the default disposition
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while time.time() - t0 < 200 and p.poll() is None:
         if store.exists():  # a read-only peek that never waits on the writer's lock
