@@ -470,13 +470,17 @@ class Benchmark:
         aa = arch_arrays(archs, self.space)
         return cost_arrays(aa, self.space, FeatureSpec(1, self.space.block_size))[name].astype(np.int64)
 
-    def _surrogate_features(self, arch: ArchOrList, metric: str) -> tuple[Surrogate, np.ndarray, bool]:
+    def _surrogate_source(self, metric: str, what: str) -> tuple[str, str]:
+        """(metric, device) of the surrogate behind ``what``; refused for the live evaluator and exact metrics."""
         if self._live is not None:
-            raise InvalidInput("intervals and simulated observations come from surrogates; "
-                             "the live evaluator measures (use query)")
+            raise InvalidInput(f"{what} come from surrogates; the live evaluator measures (use query)")
         name, device = self.resolve(metric)
         if device is None:
             raise InvalidInput(f"{name!r} is exact (hwgpt.cost): it has no interval and no noise")
+        return name, device
+
+    def _surrogate_features(self, arch: ArchOrList, metric: str) -> tuple[Surrogate, np.ndarray, bool]:
+        self._surrogate_source(metric, "intervals and simulated observations")
         s = self.surrogate(metric)
         archs, single = self._batch(arch)
         return s, features(arch_arrays(archs, self.space), self.space, s.spec), single
@@ -501,12 +505,7 @@ class Benchmark:
         """The cache of ``metric`` (``metric@device`` allowed); one per (device, metric)."""
         t = self._tables.get(metric)
         if t is None:
-            if self._live is not None:
-                raise InvalidInput("simulated observations come from surrogates; the live evaluator measures "
-                                 "(use query)")
-            name, device = self.resolve(metric)
-            if device is None:
-                raise InvalidInput(f"{name!r} is exact (hwgpt.cost): it has no interval and no noise")
+            name, device = self._surrogate_source(metric, "simulated observations")
             t = self._tables.get(f"{name}@{device}")
             if t is None:
                 t = self._tables[f"{name}@{device}"] = _Table(self.surrogate(f"{name}@{device}"), f"{name}@{device}")
