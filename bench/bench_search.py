@@ -141,8 +141,8 @@ def micro() -> None:
     say(f"  evaluation, new arch             {1e3 * w:8.3f} / {1e3 * c:8.3f} ms")
     chunk = rest[1000:3048]
     w0, c0 = time.perf_counter(), time.process_time()
-    for k in range(0, len(chunk), 256):
-        p.prefetch(chunk[k:k + 256])
+    for k in range(0, len(chunk), 1024):  # as the runner does for rs (conf/optimizer/rs.yaml: prefetch)
+        p.prefetch(chunk[k:k + 1024], start=1000 + k)
     wp, cp = (time.perf_counter() - w0) / len(chunk), (time.process_time() - c0) / len(chunk)
     w, c = _timed(lambda i: p.observe(chunk[i], 1000 + i), len(chunk))
     say(f"  evaluation, prefetched (rs)      {1e3 * (w + wp):8.3f} / {1e3 * (c + cp):8.3f} ms   (target <= 0.05 ms; "

@@ -89,6 +89,19 @@ def uniform_of(key: int, repeat: int = 0) -> float:
     return ((_mix((key + (repeat + 1) * _GOLDEN) & _M64) >> 11) + 0.5) * 2.0 ** -53
 
 
+def uniforms_of(key: int, n: int) -> list[float]:
+    """``[uniform_of(key, r) for r in range(n)]``, bit-identical, with the mixer inlined (a noisy
+    observation takes ``repeats`` of them: this is the hot loop of a simulated measurement)."""
+    out = []
+    m64, golden = _M64, _GOLDEN
+    for r in range(1, n + 1):
+        z = (key + r * golden) & m64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m64
+        out.append((((z ^ (z >> 31)) >> 11) + 0.5) * 2.0 ** -53)
+    return out
+
+
 def keyed_uniform(seed: int, arch_key: int, stream: int, repeat: int = 0) -> float:
     """The uniform in (0, 1) behind the draw ``(seed, arch, stream, repeat)``."""
     return uniform_of(draw_key(seed, arch_key, stream), repeat)
@@ -103,6 +116,9 @@ def keyed_uniforms(seed: np.ndarray, arch_key: np.ndarray, stream: int, repeat: 
         z = _mix_np(z + r)
     return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
 
+
+PENDING_MAX = 1 << 16
+"""Draws computed ahead and kept per surrogate before the unused ones are dropped."""
 
 BATCH_NATIVE = 32
 """From this many new archs at once, the cache is filled by XGBoost's batched predictor."""
@@ -137,6 +153,9 @@ class _Table:
         self.Q, self.M, self.keys = self._Q, self._M, self._keys  # views of the filled part
         self.key_list: list[int] = []
         self.median_list: list[float] = []
+        # Order statistics of draws computed ahead in a batch (prefetch_draws): (row, seed, repeats) ->
+        # the uniforms the draw reads. Integer hashing, so bit-identical to computing them in draw().
+        self.pending: dict[tuple[int, int, int], tuple[float, ...]] = {}
         # Tail scales of the quantile function (see hwgpt.surrogates.distribution), per row.
         self._lo_log = math.log(self.levels_list[1] / self.levels_list[0])
         self._hi_log = math.log((1 - self.levels_list[-2]) / (1 - self.levels_list[-1]))
@@ -149,7 +168,7 @@ class _Table:
         float32 rounding (the order of the leaf sums).
         """
         if len(archs) >= BATCH_NATIVE:
-            Q, med_fit = self.surrogate.quantiles(X), self.surrogate._median(X)
+            Q, med_fit = self.surrogate.quantiles_and_median(X)
         else:
             Q, med_fit = self.quantiles(X)
         start = len(self.rows)
@@ -198,14 +217,31 @@ class _Table:
 
     def draw(self, i: int, seed: int, repeats: int) -> float:
         """One observation of row ``i``: the median of ``repeats`` keyed draws."""
-        key = draw_key(seed, self.key_list[i], self.stream)
-        if repeats == 1:
-            return self.value(i, uniform_of(key, 0))
-        us = sorted([uniform_of(key, r) for r in range(repeats)])
-        h = repeats // 2
-        if repeats % 2:
-            return self.value(i, us[h])  # the quantile function is monotone: median of Q(u) = Q(median u)
-        return 0.5 * (self.value(i, us[h - 1]) + self.value(i, us[h]))
+        picked = self.pending.pop((i, seed, repeats), None)
+        if picked is None:
+            picked = self.picks(sorted(uniforms_of(draw_key(seed, self.key_list[i], self.stream), repeats)))
+        if len(picked) == 1:
+            return self.value(i, picked[0])  # the quantile function is monotone: median of Q(u) = Q(median u)
+        return 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1]))
+
+    @staticmethod
+    def picks(us: Any) -> Any:
+        """The order statistics of ``repeats`` sorted uniforms (last axis) that their median reads."""
+        if isinstance(us, np.ndarray):
+            h = us.shape[-1] // 2
+            return us[..., h:h + 1] if us.shape[-1] % 2 else us[..., h - 1:h + 1]
+        h = len(us) // 2
+        return us[h:h + 1] if len(us) % 2 else us[h - 1:h + 1]
+
+    def prefetch_draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> None:
+        """Compute the uniforms of the draws ``(rows[k], seeds[k], repeats)`` in one batch (numpy)."""
+        if len(self.pending) > PENDING_MAX:  # suggestions that were never evaluated
+            self.pending.clear()
+        seeds = np.asarray(seeds, dtype=np.uint64)
+        r = np.arange(repeats, dtype=np.uint64)[None, :]
+        u = self.picks(np.sort(keyed_uniforms(seeds[:, None], self.keys[rows][:, None], self.stream, r), axis=1))
+        keys = zip(rows.tolist(), seeds.tolist(), [repeats] * len(rows), strict=True)
+        self.pending.update(zip(keys, map(tuple, u.tolist()), strict=True))
 
     def draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> np.ndarray:
         """Batched :meth:`draw` (numpy; equal to it up to the last bits of exp/log)."""
@@ -271,7 +307,7 @@ class MeasurementProtocol:
         """The formula above.
 
         Args:
-            hardware: ``(L_d, n_d)`` per device with hardware objectives.
+            hardware: ``(L_d, n_d)`` per device with hardware objectives (``L_d`` a float or an array).
             quality_forward: ``(L_p, forwards of the full perplexity evaluation)``, or None without one.
             repeats: ``r`` (None: ``self.repeats``).
         """
@@ -279,8 +315,8 @@ class MeasurementProtocol:
         total = self.overhead_seconds + sum((self.warmup + r * n) * lat for lat, n in hardware)
         if quality_forward is not None:
             lat, forwards = quality_forward
-            total += (r / self.repeats) * forwards * lat
-        return float(total)
+            total = total + (r / self.repeats) * forwards * lat
+        return float(total) if np.ndim(total) == 0 else total
 
 
 class Benchmark:
@@ -314,6 +350,7 @@ class Benchmark:
         self._available = artifacts.available(artifacts_dir).get(scale, {})
         self._cache: dict[tuple[str, str], Surrogate] = {}
         self._tables: dict[str, _Table] = {}
+        self._plans: dict[tuple, tuple] = {}  # simulated_seconds: metric list -> what it measures
         self._live = None
         if evaluator == "live":
             from hwgpt.live import LiveEvaluator
@@ -538,20 +575,31 @@ class Benchmark:
         for t in {id(t): t for t in tables}.values():
             by_spec.setdefault(t.spec, []).append(t)
         unique = list(dict.fromkeys(archs))
-        keys: dict[Arch, int] = {}
+        missing = {spec: [[a for a in unique if t.lookup(a) is None] for t in ts] for spec, ts in by_spec.items()}
+        fresh = list(dict.fromkeys(a for ms in missing.values() for m in ms for a in m))
+        if not fresh:
+            return
+        aa = arch_arrays(fresh, self.space)  # once for every setting
+        keys = {a: int(a.id, 16) for a in fresh}
+        row = {a: i for i, a in enumerate(fresh)}
         for spec, ts in by_spec.items():
-            missing = [[a for a in unique if t.lookup(a) is None] for t in ts]
-            fresh = list(dict.fromkeys(a for m in missing for a in m))
-            if not fresh:
-                continue
-            for a in fresh:
-                if a not in keys:
-                    keys[a] = int(a.id, 16)
-            X = features(arch_arrays(fresh, self.space), self.space, spec)
-            row = {a: i for i, a in enumerate(fresh)}
-            for t, m in zip(ts, missing, strict=True):
+            X = features(aa, self.space, spec)
+            for t, m in zip(ts, missing[spec], strict=True):
                 if m:
                     t.add(m, X[[row[a] for a in m]], [keys[a] for a in m])
+
+    def prefetch_draws(self, archs: list[Arch], metric: str, seeds: np.ndarray, repeats: int = 1) -> None:
+        """Compute the draws ``sample_observation(archs[k], metric, seeds[k], repeats)`` ahead, in one batch.
+
+        For a searcher that knows its next evaluations (random search); the later calls then cost
+        an interpolation. Results are bit-identical to computing each draw on its own.
+        """
+        if self._live is not None:
+            return
+        self._check_draw(seeds, repeats)
+        t = self._table(metric)
+        if t.noise and len(archs):
+            t.prefetch_draws(self._rows(t, list(archs)), np.asarray(seeds), repeats)
 
     @staticmethod
     def _check_draw(seed: Any, repeats: int) -> None:
@@ -619,13 +667,13 @@ class Benchmark:
             i = int(self._rows(t, [arch])[0])
         return t.median_list[i]
 
-    def simulated_seconds(self, arch: Arch, metrics: list[str],
-                          protocol: MeasurementProtocol | None = None, repeats: int | None = None) -> float:
+    def simulated_seconds(self, arch: ArchOrList, metrics: list[str],
+                          protocol: MeasurementProtocol | None = None, repeats: int | None = None) -> Any:
         """Wall-clock seconds that really measuring ``metrics`` of ``arch`` would take (the formula of
         :class:`MeasurementProtocol`).
 
         Args:
-            arch: The architecture.
+            arch: The architecture (a float), or a list of them (an array, computed in one batch).
             metrics: The evaluated metrics (``metric@device`` allowed); flops/params cost nothing.
             protocol: Measurement protocol; None: the defaults.
             repeats: Fidelity ``r`` (None: ``protocol.repeats``, full fidelity).
@@ -634,6 +682,27 @@ class Benchmark:
             ValueError: a device of a hardware metric (or the perplexity device) has no latency surrogate.
         """
         p = protocol or MeasurementProtocol()
+        devices, quality_device, forwards = self._seconds_plan(tuple(metrics), p.perplexity_windows)
+        if isinstance(arch, Arch):
+            latency: Any = lambda d: self._latency(arch, d)  # noqa: E731
+        else:
+            archs = list(arch)
+            lat = {d: self._latencies(archs, d) for d in {*(d for d, _ in devices), quality_device} - {None}}
+            latency = lat.__getitem__
+        hardware = [(latency(d), n) for d, n in devices]
+        forward = None if quality_device is None else (latency(quality_device), forwards)
+        total = p.seconds(hardware, forward, repeats)
+        if isinstance(arch, Arch):
+            return total
+        return np.broadcast_to(np.asarray(total, dtype=np.float64), (len(archs),)).copy()
+
+    def _seconds_plan(self, metrics: tuple[str, ...],
+                      windows: int) -> tuple[tuple[tuple[str, int], ...], str | None, float]:
+        """What :meth:`simulated_seconds` measures, per metric list (cached): ``((device, n_d), ...)``,
+        the perplexity device (None: no quality objective) and its forwards for ``windows`` windows."""
+        plan = self._plans.get((metrics, windows))
+        if plan is not None:
+            return plan
         per_device: dict[str, int] = {}
         quality = False
         for m in metrics:
@@ -642,23 +711,30 @@ class Benchmark:
                 quality = True
             elif device is not None:
                 per_device[device] = per_device.get(device, 0) + 1
-        hardware = [(self._latency(arch, d), n) for d, n in per_device.items()]
-        forward = None
-        if quality and p.perplexity_windows:
-            device = next(iter(per_device), self.device)
-            if device is None:
-                raise InvalidInput(self._missing_message("latency", device))
-            lat = self._latency(arch, device)
-            spec = self._table(f"latency@{device}").spec
-            forward = (lat, p.perplexity_windows * self.space.block_size / (spec.batch * spec.seq_len))
-        return p.seconds(hardware, forward, repeats)
+        for d in per_device:
+            self._check_latency(d)
+        quality_device, forwards = None, 0.0
+        if quality and windows:
+            quality_device = next(iter(per_device), self.device)
+            if quality_device is None:
+                raise InvalidInput(self._missing_message("latency", quality_device))
+            self._check_latency(quality_device)
+            spec = self._table(f"latency@{quality_device}").spec
+            forwards = windows * self.space.block_size / (spec.batch * spec.seq_len)
+        plan = self._plans[(metrics, windows)] = (tuple(per_device.items()), quality_device, forwards)
+        return plan
+
+    def _check_latency(self, device: str) -> None:
+        if f"latency@{device}" not in self._tables and "latency" not in self._available.get(device, []):
+            raise InvalidInput(f"simulated time needs the latency of device {device!r} at scale {self.scale!r}; "
+                               + self._missing_message("latency", device))
 
     def _latency(self, arch: Arch, device: str) -> float:
-        key = f"latency@{device}"
-        if key not in self._tables and "latency" not in self._available.get(device, []):
-            raise InvalidInput(f"simulated time needs the latency of device {device!r} at scale {self.scale!r}; "
-                             + self._missing_message("latency", device))
-        return self.median(arch, key)
+        return self.median(arch, f"latency@{device}")
+
+    def _latencies(self, archs: list[Arch], device: str) -> np.ndarray:
+        t = self._table(f"latency@{device}")
+        return t.M[self._rows(t, archs)]
 
     def report(self, metric: str) -> dict[str, Any]:
         """Held-out validation of the surrogate of ``metric`` (see :mod:`hwgpt.surrogates.validation`)."""

@@ -116,14 +116,14 @@ def arch_arrays(archs: Sequence[Arch], space: SearchSpace) -> ArchArrays:
 def dtype_bytes(dtype: torch.dtype | str) -> int:
     """Bytes per element of a torch dtype or its name (``"float32"``, ``"torch.bfloat16"``...)."""
     if isinstance(dtype, torch.dtype):
-        return torch.empty((), dtype=dtype).element_size()
+        return dtype.itemsize
     if not isinstance(dtype, str):
         raise InvalidType(f"dtype must be a torch.dtype or its name, got {dtype!r} ({type(dtype).__name__})")
     dt = getattr(torch, dtype.removeprefix("torch."), None)
     if not isinstance(dt, torch.dtype):
         raise InvalidInput(f"unknown dtype {dtype!r}; use a torch dtype name such as 'float32', 'bfloat16', "
                            "'float16'")
-    return torch.empty((), dtype=dt).element_size()
+    return dt.itemsize
 
 
 def check_setting(space: SearchSpace, batch: Any = 1, seq_len: Any = None) -> tuple[int, int]:

@@ -5,11 +5,12 @@ and a quantile surrogate needs two calls. The trees themselves are small (depth 
 hundred to a few thousand of them), so a numpy walk of all trees at once costs tens of µs. This
 module turns an ``xgboost.Booster`` into flat arrays once (:class:`CompiledTrees`) and evaluates
 them with XGBoost's own rule (float32 features, ``x < split`` goes left, missing follows
-``default_left``, per-output sums of leaf values plus ``base_score``).
+``default_left``, per output ``base_score`` plus the leaf values in model order, summed in float32),
+so that the predictions are XGBoost's bit for bit, whatever the batch.
 
 :func:`compile_surrogate` mirrors ``QuantileSurrogate._raw_quantiles`` / ``PointSurrogate._median``
 on these arrays; surrogates of another kind (the NumPy MLP is already fast) keep their own
-methods. ``tests/test_benchmark.py`` checks that the results equal XGBoost's to float32 rounding.
+methods. ``tests/test_benchmark.py`` checks that the results equal XGBoost's exactly.
 """
 
 from __future__ import annotations
@@ -87,12 +88,25 @@ class CompiledTrees:
         self._feat, self._thr, self._dleft, self._val = feat.ravel(), thr.ravel(), dleft.ravel(), val.ravel()
         self._off = (np.arange(T, dtype=np.int64) * n_int)[None, :]
         self._leaf_off = (np.arange(T, dtype=np.int64) * n_leaf - n_int)[None, :]
-        order = np.argsort(self.group, kind="stable")  # trees grouped by output: one reduceat sums them
+        # XGBoost's sum, reproduced bit for bit: per output, start from base_score (float32) and add the
+        # leaves of that output's trees in model order, in float32. Outputs are padded to the same
+        # number of trees with a zero leaf (x + 0 == x), so one sequential accumulate does them all.
         counts = np.bincount(self.group, minlength=self.n_outputs)
-        self._order = order
-        self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        self._sorted = bool((order == np.arange(T)).all())
-        self._reduce = bool((counts > 0).all())
+        width = int(counts.max()) + 1
+        zero, base0 = T, T + 1  # extra leaf columns: a zero, then one base_score per output
+        index = np.full((self.n_outputs, width), zero, dtype=np.int64)
+        index[:, 0] = base0 + np.arange(self.n_outputs)
+        for g in range(self.n_outputs):
+            trees_g = np.flatnonzero(self.group == g)
+            index[g, 1:1 + len(trees_g)] = trees_g
+        self._sum_index = index
+        self._base32 = self.base_score.astype(np.float32)
+
+    def _sum(self, leaves: np.ndarray) -> np.ndarray:
+        """Leaf values ``(..., T)`` (float32) -> predictions ``(..., n_outputs)`` (float64), as XGBoost adds them."""
+        ext = np.concatenate([leaves, np.zeros(leaves.shape[:-1] + (1,), dtype=np.float32),
+                              np.broadcast_to(self._base32, leaves.shape[:-1] + (self.n_outputs,))], axis=-1)
+        return np.add.accumulate(ext[..., self._sum_index], axis=-1, dtype=np.float32)[..., -1].astype(np.float64)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Raw predictions ``(n,)`` (one output) or ``(n, n_outputs)``, float64 of float32 sums."""
@@ -119,15 +133,7 @@ class CompiledTrees:
             if has_nan:
                 right = np.where(np.isnan(x), ~self._dleft.take(g), right)
             slot = 2 * slot + 1 + right
-        leaves = self._val.take(slot + self._leaf_off)  # (n, T) float32
-        if not self._sorted:
-            leaves = leaves[:, self._order]
-        if self._reduce:
-            sums = np.add.reduceat(leaves, self._starts, axis=1, dtype=np.float32)
-        else:
-            sums = np.stack([leaves[:, self.group[self._order] == g].sum(axis=1, dtype=np.float32)
-                             for g in range(self.n_outputs)], axis=1)
-        return sums.astype(np.float64) + self.base_score[None, :]
+        return self._sum(self._val.take(slot + self._leaf_off))  # leaves: (n, T) float32
 
     def _predict_one(self, x: np.ndarray) -> np.ndarray:
         """One row without NaN: the same walk on 1-D arrays (fewer numpy calls)."""
@@ -136,15 +142,7 @@ class CompiledTrees:
         for _ in range(self.depth):
             g = slot + off
             slot = slot * 2 + 1 + (x.take(self._feat.take(g)) >= self._thr.take(g))
-        leaves = self._val.take(slot + self._leaf_off[0])
-        if not self._sorted:
-            leaves = leaves[self._order]
-        if self._reduce:
-            sums = np.add.reduceat(leaves, self._starts, dtype=np.float32)
-        else:
-            sums = np.array([leaves[self.group[self._order] == g].sum(dtype=np.float32)
-                             for g in range(self.n_outputs)], dtype=np.float32)
-        return (sums.astype(np.float64) + self.base_score)[None, :]
+        return self._sum(self._val.take(slot + self._leaf_off[0]))[None, :]
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:

@@ -82,6 +82,11 @@ class Arch:
                     f"Arch field {name!r}: needs one entry per layer (n_layer={self.n_layer}), "
                     f"got {len(getattr(self, name))}: {getattr(self, name)!r}"
                 )
+        # Archs key every cache of the benchmark and the search: hash the fields once, not per lookup.
+        object.__setattr__(self, "_hash", hash((self.embed_dim, self.n_layer, self.n_head, self.mlp_ratio, self.bias)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (tuples become lists)."""

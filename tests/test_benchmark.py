@@ -124,7 +124,7 @@ def test_repeats_aggregate_draws(bench: hwgpt.Benchmark) -> None:
 
 
 def test_cached_quantiles_equal_the_surrogate(bench: hwgpt.Benchmark) -> None:
-    """The compiled trees reproduce XGBoost's predictions (to float32 rounding)."""
+    """The compiled trees reproduce XGBoost's predictions bit for bit, one row or a batch."""
     from hwgpt.fast_predict import compile_surrogate
     from hwgpt.surrogates.features import arch_arrays, features
 
@@ -133,12 +133,11 @@ def test_cached_quantiles_equal_the_surrogate(bench: hwgpt.Benchmark) -> None:
         s = bench.surrogate(metric)
         X = features(arch_arrays(archs, bench.space), bench.space, s.spec)
         Q, med = compile_surrogate(s)(X)
-        np.testing.assert_allclose(Q, s.quantiles(X), atol=1e-5)
-        np.testing.assert_allclose(med, s._median(X), atol=1e-5)
-        one = compile_surrogate(s)(X[:1])[0]
-        np.testing.assert_allclose(one, Q[:1], atol=1e-12)
+        np.testing.assert_array_equal(Q, s.quantiles(X))
+        np.testing.assert_array_equal(med, s._median(X))
+        np.testing.assert_array_equal(np.concatenate([compile_surrogate(s)(X[i:i + 1])[0] for i in range(9)]), Q[:9])
     meds = bench.query(archs, ["latency"])["latency"]
-    np.testing.assert_allclose([bench.median(a, "latency") for a in archs], meds, rtol=1e-5)
+    np.testing.assert_array_equal([bench.median(a, "latency") for a in archs], meds)
 
 
 def test_simulated_seconds_formula(bench: hwgpt.Benchmark) -> None:
@@ -158,6 +157,28 @@ def test_simulated_seconds_formula(bench: hwgpt.Benchmark) -> None:
     assert low == pytest.approx(2.0 + 0.2 * 5 * bench.space.block_size / (spec.batch * spec.seq_len) * lat)
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         hwgpt.benchmark.MeasurementProtocol(repeats=0)
+
+
+def test_batched_draws_and_seconds_are_bit_identical(bench: hwgpt.Benchmark) -> None:
+    """Draws and simulated seconds computed ahead in one batch equal those computed one at a time."""
+    fresh = hwgpt.Benchmark("tiny", "cpu", artifacts_dir=bench.artifacts_dir)
+    archs = bench.space.sample_unique(40, seed=21)
+    seeds = np.arange(1000, 1040, dtype=np.uint64)
+    metrics, p = ["perplexity", "latency", "latency@gpu", "energy"], hwgpt.benchmark.MeasurementProtocol()
+    fresh.prefetch(archs, ["latency", "energy", "latency@gpu"])
+    for repeats in (1, 4, 5):
+        fresh.prefetch_draws(archs, "latency", seeds, repeats)
+        assert len(fresh._table("latency").pending) == 40
+        pairs = list(zip(archs, seeds.tolist(), strict=True))
+        ahead = [fresh.sample_observation(a, "latency", seed=s, repeats=repeats) for a, s in pairs]
+        assert not fresh._table("latency").pending  # every one was read from the batch
+        alone = [bench.sample_observation(a, "latency", seed=s, repeats=repeats) for a, s in pairs]
+        assert ahead == alone
+    many = fresh.simulated_seconds(archs, metrics, p, repeats=3)
+    assert many.tolist() == [bench.simulated_seconds(a, metrics, p, repeats=3) for a in archs]
+    assert fresh.simulated_seconds(archs, ["params"], p).tolist() == [0.0] * 40
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        fresh.prefetch_draws(archs, "latency", -seeds.astype(np.int64) - 1)
 
 
 def test_report(bench: hwgpt.Benchmark) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -143,3 +144,11 @@ def test_syne_tune_config_round_trip() -> None:
         assert space.from_config(space.to_config(a)) == a
     cfg = {k: v.sample() for k, v in cs.items()}
     assert space.validate(space.from_config(cfg))
+
+
+def test_arch_hash_is_cached_and_follows_equality() -> None:
+    a = Arch(64, 2, (2, 2), (2, 4), True)
+    b = Arch.from_dict(a.to_dict())
+    assert a == b and hash(a) == hash(b) == hash((64, 2, (2, 2), (2, 4), True)) and {a: 1}[b] == 1
+    assert hash(Arch(64, 2, (2, 2), (2, 4), False)) != hash(a)
+    assert pickle.loads(pickle.dumps(a)) == a and hash(pickle.loads(pickle.dumps(a))) == hash(a)

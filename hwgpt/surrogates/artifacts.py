@@ -39,12 +39,24 @@ from typing import Any
 from hwgpt.errors import ArtifactError, ArtifactIntegrityError
 from hwgpt.search_space import SearchSpace
 from hwgpt.surrogates.features import feature_names
-from hwgpt.surrogates.predictor import PointSurrogate
-from hwgpt.surrogates.quantile import QuantileSurrogate
 from hwgpt.surrogates.surrogate import Surrogate
 
 SCHEMA_VERSION = 1
-KINDS: dict[str, type[Surrogate]] = {"quantile": QuantileSurrogate, "point": PointSurrogate}
+KINDS: dict[str, str] = {
+    "quantile": "hwgpt.surrogates.quantile:QuantileSurrogate",
+    "point": "hwgpt.surrogates.predictor:PointSurrogate",
+    "transfer": "hwgpt.surrogates.transfer:TransferSurrogate",
+}
+"""Surrogate kinds (``meta["kind"]``) and their classes, imported when first loaded (XGBoost is a
+second's import: reading metadata, checking names or profiling need none of it)."""
+
+
+def surrogate_class(kind: str) -> type[Surrogate]:
+    """The class of a surrogate kind (:data:`KINDS`)."""
+    import importlib
+
+    module, _, name = KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 META_SUFFIX = ".meta.json"
 MANIFEST = "manifest.json"
@@ -279,7 +291,7 @@ def load(scale: str, device: str, metric: str, artifacts_dir: str | Path | None 
                                 f"match {meta_path}; re-fit or restore it")
         files[role] = data
     try:
-        return KINDS[meta["kind"]].from_files(meta, files)
+        return surrogate_class(meta["kind"]).from_files(meta, files)
     except Exception as e:  # noqa: BLE001 - any failure to rebuild is an unusable artifact
         raise ArtifactError(f"cannot load surrogate {meta_path}: {type(e).__name__}: {e}") from e
 

@@ -49,7 +49,12 @@ class LinearBase:
         return cls(cols, idx, coef.tolist(), float(beta[0] - (coef * mu).sum()))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.intercept + X[:, self.index] @ np.asarray(self.coef)
+        # Column by column, not a BLAS product: a row's value must not depend on the batch around it
+        # (gemv and gemm sum in different orders), so that a cached prediction is the same however computed.
+        out = np.full(len(X), float(self.intercept))
+        for j, c in zip(self.index, self.coef, strict=True):
+            out = out + X[:, j] * float(c)
+        return out
 
     def to_dict(self) -> dict:
         return {"columns": self.columns, "coef": self.coef, "intercept": self.intercept}

@@ -78,6 +78,11 @@ class PointSurrogate(Surrogate):
     def _raw_quantiles(self, X: np.ndarray) -> np.ndarray:
         return np.repeat(self._median(X)[:, None], len(self.levels), axis=1)
 
+    def quantiles_and_median(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        med = self._median(X)
+        raw = np.repeat(med[:, None], len(self.levels), axis=1)
+        return self._calibrated(raw), med
+
     def model_files(self) -> dict[str, tuple[str, bytes]]:
         if isinstance(self.model, NumpyMLP):
             return {"point": ("json", self.model.to_bytes())}

@@ -70,6 +70,10 @@ class QuantileSurrogate(Surrogate):
         outer = boosting.predict(self.outer_booster, X, margin).reshape(len(X), K - 1)
         return np.insert(outer, self.median_index, med, axis=1)
 
+    def quantiles_and_median(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raw = self._raw_quantiles(X)  # the median booster runs once (its column is the median)
+        return self._calibrated(raw), raw[:, self.median_index].copy()
+
     def model_files(self) -> dict[str, tuple[str, bytes]]:
         return {"median": ("ubj", boosting.to_bytes(self.median_booster)),
                 "quantiles": ("ubj", boosting.to_bytes(self.outer_booster))}

@@ -134,7 +134,16 @@ class Surrogate(ABC):
     # ------------------------------------------------------------- prediction
     def quantiles(self, X: np.ndarray) -> np.ndarray:
         """Calibrated, non-crossing quantiles in fit space, ``(n, K)``."""
-        return conformal.apply_corrections(self.levels, self._raw_quantiles(X), self.corrections)
+        return self._calibrated(self._raw_quantiles(X))
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """Raw quantiles -> calibrated, non-crossing ones (the conformal corrections)."""
+        return conformal.apply_corrections(self.levels, raw, self.corrections)
+
+    def quantiles_and_median(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(quantiles(X), _median(X))`` in fit space; implementations whose raw quantiles hold the
+        median at :attr:`median_index` override it to predict once."""
+        return self.quantiles(X), self._median(X)
 
     def median(self, X: np.ndarray) -> np.ndarray:
         """Point prediction (the median) in the metric's units."""

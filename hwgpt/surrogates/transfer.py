@@ -441,7 +441,7 @@ class TransferSurrogate(Surrogate):
         for d, info in meta["transfer"]["sources"].items():
             smeta = info["meta"]
             own = {role: files[f"src-{d}-{role}"] for role in smeta.get("files", {})}
-            sources[d] = artifacts.KINDS[smeta["kind"]].from_files(smeta, own)
+            sources[d] = artifacts.surrogate_class(smeta["kind"]).from_files(smeta, own)
         recorded = meta.get("report", {}).get("device")
         if recorded:  # a new device's surrogate describes the machine it was measured on: say if this is another
             from hwgpt.profiling.device import this_machine, warn_if_different
@@ -457,8 +457,6 @@ def devices_of(recorded: dict[str, Any]) -> list[dict[str, Any]]:
     ids = recorded.get("identities")
     return [r for r in ids if isinstance(r, dict)] if isinstance(ids, list) else [recorded]
 
-
-artifacts.KINDS.setdefault(TransferSurrogate.kind, TransferSurrogate)
 
 
 # ------------------------------------------------------------------------------ fitting from frames

@@ -140,6 +140,27 @@ def test_duplicates_are_reused_not_counted(search_cfg, monkeypatch: pytest.Monke
     assert again["n_evals"] == 3 and len({json.dumps(e["objectives"]) for e in again["history"]}) == 3
 
 
+def test_random_search_ahead_equals_one_at_a_time(tmp_path: Path) -> None:
+    """rs computes its evaluations ahead in batches (draws, simulated seconds): the run is the same,
+    bit for bit, as asking and evaluating one at a time (shipped tiny surrogates)."""
+    from syne_tune.optimizer.schedulers.searchers.random_searcher import MultiObjectiveRandomSearcher
+
+    from hwgpt.benchmark import Benchmark
+    from hwgpt.search.runner import optimize, seeded
+
+    runs = []
+    for prefetch in (0, 64):
+        problem = SurrogateProblem(Benchmark, "tiny", parse_objectives(["perplexity", "latency", "energy"], "cpu"),
+                                   "cpu", True, 3)
+        norm = problem.normalization(100, 0)
+        problem.prepare()
+        with seeded(3, 1):
+            searcher = MultiObjectiveRandomSearcher(config_space=problem.space.to_syne_tune(), random_seed=3)
+            runs.append(optimize(problem, norm, searcher, 150, 3, False, prefetch=prefetch))
+    (a, b) = runs
+    assert len(a.archs) == 150 and (a.archs, a.observed, a.seconds) == (b.archs, b.observed, b.seconds)
+
+
 def test_fidelity_noise_and_cost(fake) -> None:
     objectives = parse_objectives(["perplexity", "latency"], "cpu")
     p = SurrogateProblem(fake, "tiny", objectives, "cpu", noise=True, seed=3)
