@@ -24,7 +24,7 @@ are independent across seeds, architectures, metrics and devices, and the same f
 whether drawn alone or in a batch, in any order, in any process. Latency and energy draws of one
 arch are independent: in the measurements they come from separate runs and their per-repeat
 deviations are uncorrelated (Spearman 0.006, p = 0.68, 4004 tiny pairs; 0.019, p = 0.54, 1004 at
-S; docs/readme/simulator.md), so a joint (correlated) draw is not offered.
+S; README, "Search as a simulator"), so a joint (correlated) draw is not offered.
 """
 
 from __future__ import annotations

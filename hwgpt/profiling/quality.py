@@ -5,7 +5,7 @@ without copying weights per architecture. Token budget (fixed, deterministic): `
 consecutive, non-overlapping windows of ``block_size + 1`` tokens of the held-out split, from
 window ``first_window`` on (inputs = first ``block_size``, targets = last ``block_size``); the
 class default is 32 windows (the shipped measurements: 8,192 predicted tokens at ``tiny``),
-conf/metric/quality.yaml uses 64 (16,384 at ``tiny``; see docs/readme/hardening.md for the
+conf/metric/quality.yaml uses 64 (16,384 at ``tiny``; see README ("Robustness") for the
 noise study). :func:`pool_windows` pools disjoint window ranges exactly.
 
 * ``perplexity`` = exp(mean next-token cross-entropy over every predicted token), unit ``ppl``.

@@ -14,7 +14,7 @@ An evaluation is a simulated measurement (:meth:`SurrogateProblem.observe`) at a
   ``c + e``, ``c ~ N(0, s_c^2 (1/w - 1/W))`` common to all archs of the run (the windows' difficulty)
   and ``e ~ N(0, s_a^2 (1/w - 1/W))`` per arch, ``w = W r / R`` windows of ``W``. ``s_c = 0.30``
   and ``s_a = 0.032`` nats are the per-window standard deviations measured on the shipped tiny
-  supernet (64 windows of 256 tokens, 10 archs; docs/readme/simulator.md); accuracy stays exact;
+  supernet (64 windows of 256 tokens, 10 archs; README, "Search as a simulator"); accuracy stays exact;
 * ``simulated_seconds``: :meth:`hwgpt.Benchmark.simulated_seconds` at those rounds.
 
 Every draw is keyed by ``(run seed, evaluation index)``: re-running (or resuming) a run gives
