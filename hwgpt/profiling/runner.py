@@ -206,7 +206,7 @@ def _profile(
     store.start_run(run_id, key, {"config": _config_dict(cfg), "metric": metric.describe(),
                                   "settings": msettings.__dict__})
     done = _done(store, scale, spec.name, metric.outputs, msettings)
-    todo = [a for a in archs if a.id not in done]
+    todo = {a.id: a for a in archs if a.id not in done}  # in order; claimed and finished ones leave in O(1)
     summary["n_already"] = len(archs) - len(todo)
     log.info("profiling %s on %s (%s, %s): %d archs, %d already in %s", list(metric.outputs), spec.name,
              scale, msettings, len(archs), summary["n_already"], store.path)
@@ -225,13 +225,12 @@ def _profile(
                     log.warning("max_seconds=%s reached; stopping (rerun to resume)", max_seconds)
                     summary["stopped_early"] = True
                     break
-                got = store.claim(todo, limit=size, **claim_args)
-                fresh = _done(store, scale, spec.name, metric.outputs, msettings)
-                finished = [a for a in todo if a.id in fresh]  # done meanwhile by a concurrent process
-                if finished:
-                    summary["n_skipped"] += len(finished)
-                    bar.update(len(finished))
-                    todo = [a for a in todo if a.id not in fresh]
+                got = store.claim(todo.values(), limit=size, **claim_args)
+                if got.complete:  # done meanwhile by a concurrent process
+                    summary["n_skipped"] += len(got.complete)
+                    bar.update(len(got.complete))
+                    for a in got.complete:
+                        del todo[a.id]
                 if not got.archs:
                     if not todo:
                         break
@@ -249,8 +248,7 @@ def _profile(
                                                owner=run_id)
                     summary["n_written" if written else "n_skipped"] += 1
                     bar.update(1)
-                ids = {a.id for a in chunk}
-                todo = [a for a in todo if a.id not in ids]
+                    todo.pop(a.id, None)
     except KeyboardInterrupt as e:
         n_complete = len(_done(store, scale, spec.name, metric.outputs, msettings) & {a.id for a in archs})
         raise Interrupted(

@@ -35,7 +35,8 @@ import socket
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -162,13 +163,19 @@ class Claim:
 
     Attributes:
         archs: The architectures now claimed by the caller (measure these).
-        n_complete: Of the candidates, how many are complete already.
-        n_held: Of the candidates, how many are claimed by other live processes.
+        n_complete: Of the scanned candidates, how many are complete already.
+        n_held: Of the scanned candidates, how many are claimed by other live processes.
+        complete: The scanned candidates that are complete (e.g. measured meanwhile by another process).
     """
 
     archs: list[Any]
     n_complete: int
     n_held: int
+    complete: list[Any] = field(default_factory=list)
+
+
+CLAIM_WINDOW = 512
+"""Candidates :meth:`Store.claim` checks per query (an SQL ``IN`` list; SQLite allows 999 parameters)."""
 
 
 @dataclass(frozen=True)
@@ -450,16 +457,19 @@ class Store:
         return ",".join(sorted(metrics))
 
     def claim(
-        self, archs: Sequence[Any], *, scale: str, device: str, metrics: Sequence[str], settings: Settings,
+        self, archs: Iterable[Any], *, scale: str, device: str, metrics: Sequence[str], settings: Settings,
         owner: str, lease: float, limit: int,
     ) -> Claim:
         """Claim up to ``limit`` of ``archs`` (in order) that are neither complete nor held by a live owner.
 
         Stale claims (lease expired, or owner process gone on this host) are dropped first. The
-        caller's own claims count as free (it may re-claim). One transaction.
+        caller's own claims count as free (it may re-claim). One transaction. The candidates are
+        scanned in order, :data:`CLAIM_WINDOW` at a time, until ``limit`` are claimed: a claim costs
+        the scanned prefix, not the whole list or the whole store (the counts in the result are of
+        that prefix: of every candidate when fewer than ``limit`` were free).
 
         Args:
-            archs: Candidate architectures (``.id``), in the order to measure them.
+            archs: Candidate architectures (``.id``), in the order to measure them (any iterable).
             metrics: The metrics measured together (an architecture is complete when all are).
             owner: A unique id of the claiming process (e.g. its run id).
             lease: Seconds the claims stay valid without :meth:`renew_claims`.
@@ -478,18 +488,31 @@ class Store:
                 c.executemany(f"DELETE FROM claims WHERE arch_id=? AND task=? AND {where}",
                               [(a, task, *params) for a in stale])
             held = {r[0] for r in rows if r[1] != owner} - set(stale)
-            sets = [{r[0] for r in c.execute(f"SELECT arch_id FROM completed WHERE metric=? AND {where}", (m, *params))}
-                    for m in metrics]
-            done = set.intersection(*sets) if sets else set()
-            free = [a for a in archs if a.id not in done and a.id not in held]
-            picked = free[: max(0, int(limit))]
+            limit = max(0, int(limit))
+            picked: list[Any] = []
+            complete: list[Any] = []
+            n_held = 0
+            candidates = iter(archs)
+            while len(picked) < limit and (window := list(itertools.islice(candidates, CLAIM_WINDOW))):
+                marks = ",".join("?" * len(window))
+                ids = [a.id for a in window]
+                sets = [{r[0] for r in c.execute(
+                    f"SELECT arch_id FROM completed WHERE metric=? AND {where} AND arch_id IN ({marks})",
+                    (m, *params, *ids))} for m in metrics]
+                done = set.intersection(*sets) if sets else set()
+                for a in window:
+                    if a.id in done:
+                        complete.append(a)
+                    elif a.id in held:
+                        n_held += 1
+                    elif len(picked) < limit:
+                        picked.append(a)
             expires = now + float(lease)
             c.executemany(
                 "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(a.id, scale, device, task, *settings.as_tuple(), owner, host, pid, expires) for a in picked],
             )
-        ids = {a.id for a in archs}
-        return Claim(picked, len(done & ids), len(held & ids - done))
+        return Claim(picked, len(complete), n_held, complete)
 
     def renew_claims(self, owner: str, lease: float) -> int:
         """Extend every claim of ``owner`` to ``lease`` seconds from now; returns how many."""

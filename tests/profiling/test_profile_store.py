@@ -247,6 +247,34 @@ def test_claims_share_work_and_expire(tmp_path: Path) -> None:
     assert {x.id for x in fourth.archs} == {archs[2].id, archs[3].id}
 
 
+def test_claim_scans_candidates_a_window_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim reads only the prefix of candidates it needs (windows), reporting the complete ones it met."""
+    import hwgpt.profiling.store as store_mod
+
+    monkeypatch.setattr(store_mod, "CLAIM_WINDOW", 3)
+    store = Store(tmp_path / "s.sqlite", create=True)
+    archs = SPACE.sample_unique(10, seed=8)
+    key = store.register_device("cpu", "cpu", {"cpu_model": "test"})
+    store.start_run("W", key, {})
+    for a in archs[:4]:  # more than a window complete at the front
+        store.write_arch(arch=a, scale="tiny", device="cpu", settings=SET, run_id="W", device_key=key,
+                         observations=[Observation("latency", 1.0, "s")])
+    kw = dict(scale="tiny", device="cpu", metrics=["latency"], settings=SET, lease=60.0)
+    seen = []
+
+    def candidates():  # noqa: ANN202
+        for a in archs:
+            seen.append(a.id)
+            yield a
+
+    got = store.claim(candidates(), owner="A", limit=1, **kw)
+    assert [a.id for a in got.archs] == [archs[4].id]
+    assert [a.id for a in got.complete] == [a.id for a in archs[:4]] and got.n_complete == 4
+    assert len(seen) == 6  # two windows of 3, not all 10 candidates
+    rest = store.claim(archs, owner="B", limit=10, **kw)
+    assert [a.id for a in rest.archs] == [a.id for a in archs[5:]] and rest.n_held == 1 and rest.n_complete == 4
+
+
 def test_claims_of_a_dead_process_go_back_at_once(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 from transfer_helpers import DEVICES, NEW, device_frame
 
 from hwgpt import SearchSpace
@@ -34,23 +27,3 @@ def multi_device(space: SearchSpace, pool: list) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
-
-
-@pytest.fixture
-def profile_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
-    """``make(*overrides)``: conf/profile.yaml composed with the store and outputs under tmp_path."""
-
-    def make(*overrides: str) -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose("profile", overrides=[f"store={tmp_path / 'store.sqlite'}", "progress=false", *overrides],
-                          return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp_path / "run")
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-        HydraConfig.instance().set_config(cfg)
-        return cfg
-
-    yield make
-    GlobalHydra.instance().clear()
