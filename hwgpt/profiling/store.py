@@ -28,6 +28,7 @@ any write raises :class:`StoreReadOnlyError`, naming the path and what to do.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -35,7 +36,6 @@ import socket
 import sqlite3
 import time
 import urllib.parse
-import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
