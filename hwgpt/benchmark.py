@@ -164,8 +164,9 @@ class _Table:
         """Cache the rows of ``archs`` (not seen before) from their feature matrix ``X``.
 
         Up to :data:`BATCH_NATIVE` archs go through the compiled trees (no per-call overhead);
-        larger batches through XGBoost's own predictor (~1 µs per row per booster). Both agree to
-        float32 rounding (the order of the leaf sums).
+        larger batches through XGBoost's own predictor (~1 µs per row per booster). Both give the
+        same bits (the compiled trees sum the leaves in XGBoost's order), so a row never depends on
+        how it was computed.
         """
         if len(archs) >= BATCH_NATIVE:
             Q, med_fit = self.surrogate.quantiles_and_median(X)
