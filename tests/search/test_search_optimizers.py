@@ -113,3 +113,36 @@ def test_ehvi_reference_point_lands_on_the_run_reference() -> None:
     s.on_trial_complete(1, {"x": 2}, [1.09, 1.2])
     Y = -s.objectives()  # what Syne Tune hands botorch (maximisation)
     assert (Y[0] > 2).all() and Y[1, 0] > 2 > Y[1, 1]
+
+
+def test_ehvi_scores_candidates_in_chunks_with_the_same_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3 objectives: the acquisition sees at most acq_batch candidates per call, and picks what one call would."""
+    import numpy as np
+    import torch
+    from syne_tune.config_space import randint
+
+    from hwgpt.search.optimizers import ehvi
+
+    cs = {"a": randint(0, 50), "b": randint(0, 50)}
+    rng = np.random.default_rng(0)
+    data = [({"a": int(a), "b": int(b)}, rng.random(3).tolist()) for a, b in rng.integers(0, 50, (14, 2))]
+    sizes: list[int] = []
+    real = ehvi._Chunked.__call__
+
+    def spy(self, X):  # noqa: ANN001, ANN202
+        sizes.append(min(len(X), self.size))
+        return real(self, X)
+
+    monkeypatch.setattr(ehvi._Chunked, "__call__", spy)
+    picks = []
+    for batch in (7, 64):
+        s = ehvi.EHVISearcher(cs, reference=1.1, acq_batch=batch, random_seed=3, num_init_random=2,
+                              optimization_strategy="random", num_raw_samples=64, mc_samples=16)
+        for i, (config, y) in enumerate(data):
+            s.trial_configs[i] = config  # what suggest() records
+            s.on_trial_complete(i, config, y)
+        torch.manual_seed(0)  # the raw candidates come from torch's global generator
+        picks.append(s._sample_next_candidate())
+    assert picks[0] == picks[1] and sizes == [7, 64]
+    with pytest.raises(ValueError, match="acq_batch must be >= 1"):
+        ehvi.EHVISearcher(cs, acq_batch=0)
