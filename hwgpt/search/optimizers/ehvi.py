@@ -54,7 +54,9 @@ class EHVISearcher(ExpectedHyperVolumeImprovement):
     def _sample_next_candidate(self) -> dict | None:
         # Syne Tune catches only NotPSDError and ModelFittingError; botorch raises other numerical errors too.
         real = _st_ehvi.qLogExpectedHypervolumeImprovement
-        chunked = (lambda **kw: _Chunked(real(**kw), self.acq_batch)) if self.optimization_strategy == "random" else real
+        chunked = real
+        if self.optimization_strategy == "random":  # the gradient strategy needs the graph: Syne Tune's own call
+            chunked = lambda **kw: _Chunked(real(**kw), self.acq_batch)  # noqa: E731
         try:
             with mock.patch.object(_st_ehvi, "qLogExpectedHypervolumeImprovement", chunked):
                 return super()._sample_next_candidate()
