@@ -89,19 +89,6 @@ def uniform_of(key: int, repeat: int = 0) -> float:
     return ((_mix((key + (repeat + 1) * _GOLDEN) & _M64) >> 11) + 0.5) * 2.0 ** -53
 
 
-def uniforms_of(key: int, n: int) -> list[float]:
-    """``[uniform_of(key, r) for r in range(n)]``, bit-identical, with the mixer inlined (a noisy
-    observation takes ``repeats`` of them: this is the hot loop of a simulated measurement)."""
-    out = []
-    m64, golden = _M64, _GOLDEN
-    for r in range(1, n + 1):
-        z = (key + r * golden) & m64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m64
-        out.append((((z ^ (z >> 31)) >> 11) + 0.5) * 2.0 ** -53)
-    return out
-
-
 def keyed_uniform(seed: int, arch_key: int, stream: int, repeat: int = 0) -> float:
     """The uniform in (0, 1) behind the draw ``(seed, arch, stream, repeat)``."""
     return uniform_of(draw_key(seed, arch_key, stream), repeat)
@@ -220,7 +207,8 @@ class _Table:
         """One observation of row ``i``: the median of ``repeats`` keyed draws."""
         picked = self.pending.pop((i, seed, repeats), None)
         if picked is None:
-            picked = self.picks(sorted(uniforms_of(draw_key(seed, self.key_list[i], self.stream), repeats)))
+            key = draw_key(seed, self.key_list[i], self.stream)
+            picked = self.picks(sorted([uniform_of(key, r) for r in range(repeats)]))
         if len(picked) == 1:
             return self.value(i, picked[0])  # the quantile function is monotone: median of Q(u) = Q(median u)
         return 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1]))
@@ -234,30 +222,26 @@ class _Table:
         h = len(us) // 2
         return us[h:h + 1] if len(us) % 2 else us[h - 1:h + 1]
 
+    def picked_uniforms(self, rows: np.ndarray, seeds: Any, repeats: int) -> np.ndarray:
+        """``(len(rows), 1 or 2)``: for each draw ``(rows[k], seeds[k], repeats)`` (one seed for all, or
+        one each), the order statistics of its sorted uniforms that the median reads (numpy, exact)."""
+        keys = self.keys[rows]
+        seeds = np.broadcast_to(np.asarray(seeds, dtype=np.uint64), keys.shape)[:, None]
+        r = np.arange(repeats, dtype=np.uint64)[None, :]
+        return self.picks(np.sort(keyed_uniforms(seeds, keys[:, None], self.stream, r), axis=1))
+
     def prefetch_draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> None:
         """Compute the uniforms of the draws ``(rows[k], seeds[k], repeats)`` in one batch (numpy)."""
         if len(self.pending) > PENDING_MAX:  # suggestions that were never evaluated
             self.pending.clear()
-        seeds = np.asarray(seeds, dtype=np.uint64)
-        r = np.arange(repeats, dtype=np.uint64)[None, :]
-        u = self.picks(np.sort(keyed_uniforms(seeds[:, None], self.keys[rows][:, None], self.stream, r), axis=1))
-        keys = zip(rows.tolist(), seeds.tolist(), [repeats] * len(rows), strict=True)
+        u = self.picked_uniforms(rows, seeds, repeats)
+        keys = zip(rows.tolist(), np.asarray(seeds, dtype=np.uint64).tolist(), [repeats] * len(rows), strict=True)
         self.pending.update(zip(keys, map(tuple, u.tolist()), strict=True))
 
     def draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> np.ndarray:
         """Batched :meth:`draw` (numpy; equal to it up to the last bits of exp/log)."""
-        keys = self.keys[rows]
-        if repeats == 1:
-            u = keyed_uniforms(seeds, keys, self.stream, np.zeros(1, dtype=np.uint64))
-            y = inverse_cdf(self.levels, self.Q[rows], u)
-            return np.exp(y) if self.log else y
-        r = np.arange(repeats, dtype=np.uint64)[None, :]
-        seeds = np.broadcast_to(np.asarray(seeds, dtype=np.uint64), keys.shape)[:, None]
-        u = np.sort(keyed_uniforms(seeds, keys[:, None], self.stream, r), axis=1)
-        h = repeats // 2
-        Qr = self.Q[rows]
-        pick = [h] if repeats % 2 else [h - 1, h]
-        vals = [inverse_cdf(self.levels, Qr, u[:, k]) for k in pick]
+        u, Qr = self.picked_uniforms(rows, seeds, repeats), self.Q[rows]
+        vals = [inverse_cdf(self.levels, Qr, u[:, k]) for k in range(u.shape[1])]
         vals = [np.exp(v) if self.log else v for v in vals]
         return vals[0] if len(vals) == 1 else 0.5 * (vals[0] + vals[1])
 
