@@ -104,7 +104,8 @@ class HWGPTBlackbox(Blackbox):
 class _Recorder(TunerCallback):
     """One history entry per trial, at the last rung it reached (stopped or completed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_finish: Any = None) -> None:
+        self.on_finish = on_finish  # called with (history index, trial id, rounds, elapsed)
         self.last: dict[int, dict[str, Any]] = {}
         self.finished: list[tuple[int, int, float]] = []  # (trial id, rounds, elapsed)
         self._done: set[int] = set()
@@ -117,6 +118,8 @@ class _Recorder(TunerCallback):
         res = self.last[trial_id]
         self.finished.append((trial_id, int(res[FIDELITY]), float(res[ELAPSED])))
         self.total_seconds += float(res[ELAPSED])
+        if self.on_finish is not None:
+            self.on_finish(len(self.finished) - 1, *self.finished[-1])
 
     def on_trial_result(self, trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
         self.last[trial.trial_id] = dict(result)
@@ -188,8 +191,12 @@ def _syne_tune_folder(path: Path):  # noqa: ANN202
 
 
 def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalization, cfg: DictConfig, n_evals: int,
-                           budget_seconds: float | None, run_dir: Path) -> Any:
-    """Run ``cfg.optimizer.scheduler`` on the simulator backend; returns a :class:`~hwgpt.search.runner.SearchState`."""
+                           budget_seconds: float | None, run_dir: Path, callbacks: Any = ()) -> Any:
+    """Run ``cfg.optimizer.scheduler`` on the simulator backend; returns a :class:`~hwgpt.search.runner.SearchState`.
+
+    ``callbacks`` are called as in :func:`hwgpt.search.runner.optimize`, once per trial when it finishes
+    (stopped at a rung or completed), with the record of its history entry.
+    """
     import time
 
     from syne_tune import Tuner
@@ -206,7 +213,17 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
         config_space=problem.space.to_syne_tune(), metrics=metric_names(problem), do_minimize=True,
         time_attr=FIDELITY, max_t=problem.max_rounds, random_seed=cfg.seed,
     )
-    recorder = _Recorder()
+    def on_finish(index: int, trial_id: int, r: int, elapsed: float) -> None:
+        if index >= n_evals:
+            return
+        raw, _ = blackbox.raw[(trial_id, r)]
+        record = {"index": index, "arch": blackbox.archs[trial_id].to_dict(),
+                  "objectives": {k: float(v) for k, v in raw.items()}, "simulated_seconds": float(elapsed),
+                  "rounds": r, "replayed": False}
+        for callback in callbacks:
+            callback(record)
+
+    recorder = _Recorder(on_finish if callbacks else None)
     state = SearchState()
 
     class EventTuner(Tuner):

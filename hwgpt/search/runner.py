@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +120,7 @@ def optimize(
     problem: SurrogateProblem, normalization: Normalization, searcher: Any, n_evals: int,
     seed: int = 0, progress: bool = True, *, budget_seconds: float | None = None,
     duplicates: str = "reuse", replay: SearchState | None = None, prefetch: int = 0,
+    callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
 ) -> SearchState:
     """The ask/tell loop; Ctrl-C ends it cleanly (``stopped_by="interrupted"``).
 
@@ -136,6 +137,14 @@ def optimize(
         prefetch: For searchers whose suggestions do not depend on the results (random search): ask
             this many trials ahead and fill the benchmark's cache for them in one batch (the same
             suggestions, in the same order, as asking one at a time).
+        callbacks: Called after each counted evaluation (not after a duplicate answered from the
+            history), in order, with one record ``{"index": i, "arch": arch.to_dict(), "objectives":
+            {metric: raw float}, "simulated_seconds": s, "rounds": r, "replayed": bool}`` (``replayed``:
+            the evaluation came from ``replay``, a resumed run's history, and was not measured again).
+            Other parts of the runner may add keys (e.g. ``feasible``); a callback must ignore keys it
+            does not know. The journal (:mod:`hwgpt.search.journal`) and experiment trackers use this
+            hook; a callback that raises ends the search with that error (the history so far is kept
+            by the journal), so a callback should be cheap and not raise on purpose.
     """
     from syne_tune.optimizer.schedulers.ask_tell_scheduler import AskTellScheduler
     from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler
@@ -182,12 +191,14 @@ def optimize(
                     state.stopped_by = "duplicates"
                     break
             elif i < len(replay.archs):
+                replayed = True
                 if arch != replay.archs[i]:
                     mismatched += 1
                     arch = replay.archs[i]
                     trial.config = space.to_config(arch)
                 raw, secs, r = replay.observed[i], replay.seconds[i], replay.rounds[i]
             else:
+                replayed = False
                 raw, secs = problem.observe(arch, i)
                 r = problem.max_rounds
             t2 = time.perf_counter()
@@ -202,6 +213,11 @@ def optimize(
                 state.seconds.append(float(secs))
                 state.rounds.append(r)
                 bar.update(1)
+                if callbacks:
+                    record = {"index": i, "arch": arch.to_dict(), "objectives": {k: float(v) for k, v in raw.items()},
+                              "simulated_seconds": float(secs), "rounds": r, "replayed": replayed}
+                    for callback in callbacks:
+                        callback(record)
     except KeyboardInterrupt:
         state.stopped_by = "interrupted"
     finally:
@@ -328,11 +344,12 @@ def _load_previous(run_dir: Path, cfg: DictConfig, problem: SurrogateProblem) ->
 
 
 # ---------------------------------------------------------------------------------------------- run
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> dict[str, Any]:
     """Run one search and write ``results.json``, ``pareto_front.png`` and ``hypervolume.png`` into the run dir.
 
     Args:
         cfg: The composed conf/search.yaml.
+        callbacks: Called with one record per counted evaluation (see :func:`optimize`).
 
     Returns:
         The results dict (see :mod:`hwgpt.search.results`).
@@ -376,13 +393,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if multi_fidelity:
             from hwgpt.search.multifidelity import optimize_multifidelity
 
-            state = optimize_multifidelity(problem, normalization, cfg, n_evals, seconds_budget, run_dir)
+            state = optimize_multifidelity(problem, normalization, cfg, n_evals, seconds_budget, run_dir,
+                                           callbacks=callbacks)
         else:
             searcher = instantiate(cfg.optimizer.searcher)(config_space=problem.space.to_syne_tune(),
                                                            random_seed=cfg.seed)
             state = optimize(problem, normalization, searcher, n_evals, cfg.seed, cfg.get("progress", True),
                              budget_seconds=seconds_budget, duplicates=cfg.get("duplicates", "reuse"),
-                             replay=replay, prefetch=int(cfg.optimizer.get("prefetch", 0) or 0))
+                             replay=replay, prefetch=int(cfg.optimizer.get("prefetch", 0) or 0),
+                             callbacks=callbacks)
     state.timing["setup_s"] = setup_s
     if replay is not None:
         for k in ("benchmark_s", "optimizer_s", "total_s", "setup_s"):
