@@ -1,11 +1,15 @@
 """Figures of a search run (Pareto front, hypervolume curve) and of a comparison of runs.
 
 Matplotlib's object API (``Figure``) renders off-screen without touching the global backend.
-Conventions: every axis has its unit; 2-D Pareto fronts are staircases (the boundary of the
-dominated region); with 3+ objectives each pairwise panel shows the front as points only (a
-projection of a 3-D front is not a staircase); hypervolume plots mark the attainable maximum
-(the reference box) and show the curve against evaluations and against simulated hours; titles
-carry the seed.
+Conventions: every axis has its unit, and hardware units name the forward they were measured on
+(``ms per forward, 8 x 1024 tokens``: batch x sequence length of the surrogate's measurements,
+recorded in ``results["forward"]``); titles name the device(s) and the seed (or, in a comparison,
+the number of seeds); 2-D Pareto fronts are staircases (the boundary of the dominated region); with
+3+ objectives each pairwise panel shows the front as points only (a projection of a 3-D front is not
+a staircase); time axes use seconds, minutes or hours, whichever the range reads best in;
+hypervolume curves show the observed (noisy) and the medians' (noise-free) hypervolume side by side;
+comparison plots zoom the y-axis onto the band where the curves differ (the attainable maximum is
+named in the legend even when it is off the axis).
 """
 
 from __future__ import annotations
@@ -25,22 +29,59 @@ DISPLAY_UNITS: dict[str, tuple[str, float]] = {
     "params": ("M parameters", 1e-6),
 }
 MAXIMISED = ("accuracy",)
+PER_FORWARD = ("latency", "energy", "memory")  # measured on a forward of batch x seq_len tokens
+
+Curves = Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def _metric(name: str) -> str:
     return name.partition("@")[0]
 
 
+def forward_settings(problem: Any) -> dict[str, dict[str, Any]]:
+    """``{objective: {"batch", "seq_len", "dtype"}}`` of the hardware objectives answered by a surrogate.
+
+    The setting the surrogate's measurements were taken in (its ``FeatureSpec``): 8 x 1024 bfloat16 on
+    the paper's GPUs, 1 x 256 float32 on this project's CPU profiles. Objectives of a benchmark without
+    surrogates (e.g. :class:`hwgpt.search.analytic.AnalyticBenchmark`) are left out.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for o in getattr(problem, "objectives", ()):
+        if _metric(o.metric) not in PER_FORWARD:
+            continue
+        try:
+            bench = problem._bench(o)
+            spec = bench.surrogate(f"{o.metric}@{problem.device_of(o)}").spec
+            out[o.name] = {"batch": int(spec.batch), "seq_len": int(spec.seq_len), "dtype": str(spec.dtype)}
+        except Exception:  # noqa: BLE001 - a benchmark without surrogates: no setting to name
+            continue
+    return out
+
+
 def label(results: Mapping[str, Any], name: str) -> str:
-    """Axis label of an objective: metric, device, unit."""
+    """Axis label of an objective: metric, device, unit (with batch x sequence length per forward)."""
     dev = results.get("devices", {}).get(name)
     unit = DISPLAY_UNITS.get(_metric(name), ("", 1.0))[0]
+    fwd = (results.get("forward") or {}).get(name)
+    if fwd and unit.endswith("per forward"):
+        unit = f"{unit}, {fwd['batch']} × {fwd['seq_len']} tokens"
+    elif fwd and unit:
+        unit = f"{unit}, forward of {fwd['batch']} × {fwd['seq_len']} tokens"
     base = name if not dev or "@" in name else f"{name} on {dev}"
     return f"{base} [{unit}]" if unit else base
 
 
 def _scale(name: str) -> float:
     return DISPLAY_UNITS.get(_metric(name), ("", 1.0))[1]
+
+
+def time_unit(max_seconds: float) -> tuple[str, float]:
+    """``(unit, seconds per unit)`` a time axis reaching ``max_seconds`` reads best in (s, min or h)."""
+    if not np.isfinite(max_seconds) or max_seconds < 120:
+        return "seconds", 1.0
+    if max_seconds < 2 * 3600:
+        return "minutes", 60.0
+    return "hours", 3600.0
 
 
 def staircase(ax: Any, x: np.ndarray, y: np.ndarray, x_name: str, **kw: Any) -> None:
@@ -54,9 +95,16 @@ def _values(entries: list[dict], names: list[str]) -> np.ndarray:
                     dtype=np.float64).reshape(-1, len(names))
 
 
+def devices_of(results: Mapping[str, Any]) -> str:
+    """The devices of a run's hardware objectives, e.g. ``a100`` or ``rtx2080, a6000`` ('' if none)."""
+    return ", ".join(dict.fromkeys(d for d in (results.get("devices") or {}).values() if d))
+
+
 def _title(results: Mapping[str, Any], what: str) -> str:
     inc = "" if results.get("complete", True) else " (interrupted)"
-    return f"{results['optimizer']} on {results['scale']}, seed {results['seed']}{inc}: {what}"
+    dev = devices_of(results)
+    where = f"{results['scale']} on {dev}" if dev else results["scale"]
+    return f"{results['optimizer']}, {where}, seed {results['seed']}{inc}: {what}"
 
 
 def plot_pareto_front(results: Mapping[str, Any], path: Path) -> Path:
@@ -83,16 +131,53 @@ def plot_pareto_front(results: Mapping[str, Any], path: Path) -> Path:
     return Path(path)
 
 
+def zoom(ax: Any, lows: list[np.ndarray], highs: list[np.ndarray], xs: list[np.ndarray],
+         hv_max: float | None = None, skip: float = 0.1) -> None:
+    """Set the y-range to the band the curves occupy after the first ``skip`` share of the x-range.
+
+    Early points (a curve climbing from 0) would otherwise stretch the axis so that the band where
+    optimizers differ fills a few percent of the plot; the attainable maximum is drawn when it lies
+    close to that band and otherwise only named in the legend.
+    """
+    lo, hi = np.inf, -np.inf
+    for x, low, high in zip(xs, lows, highs, strict=True):
+        x = np.asarray(x, dtype=np.float64)
+        if not len(x):
+            continue
+        keep = x >= x.min() + skip * (x.max() - x.min())
+        lo = min(lo, float(np.nanmin(np.asarray(low)[keep])))
+        hi = max(hi, float(np.nanmax(np.asarray(high))))
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return
+    pad = max(0.08 * (hi - lo), 1e-3 * max(abs(hi), 1e-9))
+    top = hi + pad
+    if hv_max is not None:
+        if hv_max <= hi + 3 * pad:
+            top = max(top, hv_max + pad / 2)
+            ax.axhline(hv_max, c="0.4", ls="--", lw=1, label=f"attainable maximum {hv_max:.3f}")
+        else:
+            ax.plot([], [], c="0.4", ls="--", lw=1, label=f"attainable maximum {hv_max:.3f} (above the axis)")
+    ax.set_ylim(lo - pad, top)
+
+
 def plot_hypervolume(results: Mapping[str, Any], path: Path) -> Path:
-    """Hypervolume (normalised objectives) against evaluations and against simulated hours."""
+    """Hypervolume (normalised objectives), observed and of the medians, against evaluations and simulated time."""
     curve = np.array(results["hypervolume_curve"], dtype=np.float64).reshape(-1, 2)
-    hours = np.array([e.get("cumulative_simulated_seconds", np.nan) for e in results["history"]]) / 3600.0
+    med = results.get("hypervolume_median_curve")
+    med = np.array(med, dtype=np.float64).reshape(-1, 2) if med else None
+    seconds = np.array([e.get("cumulative_simulated_seconds", np.nan) for e in results["history"]], dtype=np.float64)
+    unit, per = time_unit(float(np.nanmax(seconds)) if len(seconds) else 0.0)
     hv_max = results.get("hypervolume_max", float(np.prod(results["reference_point"])))
     fig = Figure(figsize=(9, 3.5), layout="constrained")
     axes = fig.subplots(1, 2)
-    for ax, x, xlabel in ((axes[0], curve[:, 0], "evaluations"), (axes[1], hours, "simulated time [hours]")):
-        ax.step(x, curve[:, 1], where="post", c="C0", label="observed")
-        ax.axhline(hv_max, c="0.4", ls="--", lw=1, label=f"attainable maximum {hv_max:.3f}")
+    for ax, x, xlabel in ((axes[0], curve[:, 0], "evaluations"),
+                          (axes[1], seconds / per, f"simulated time [{unit}]")):
+        ax.step(x, curve[:, 1], where="post", c="C0", label="observed (noisy)")
+        ys = [curve[:, 1]]
+        if med is not None and len(med) == len(curve):
+            ax.step(x, med[:, 1], where="post", c="C1", label="medians (noise-free)")
+            ys.append(med[:, 1])
+        zoom(ax, ys, ys, [x] * len(ys), hv_max=hv_max)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("hypervolume [normalised units]")
         ax.legend(fontsize=8, loc="lower right")
@@ -102,21 +187,45 @@ def plot_hypervolume(results: Mapping[str, Any], path: Path) -> Path:
 
 
 def plot_comparison(
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path, title: str = "",
-    xlabel: str = "evaluations", hv_max: float | None = None,
+    curves: Curves, path: Path, title: str = "", xlabel: str = "evaluations", hv_max: float | None = None,
+    seeds: Mapping[str, int] | None = None, noisy: Curves | None = None, seconds: bool = False,
 ) -> Path:
-    """Mean hypervolume curve ± one standard error per optimizer: ``{name: (x, mean, se)}``."""
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    ax = fig.subplots()
-    for k, (n, mean, se) in curves.items():
-        ax.step(n, mean, where="post", label=k)
-        ax.fill_between(n, mean - se, mean + se, alpha=0.2, step="post")
-    if hv_max is not None:
-        ax.axhline(hv_max, c="0.4", ls="--", lw=1, label=f"attainable maximum {hv_max:.3f}")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("hypervolume [normalised units] (mean ± s.e.)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    """Mean hypervolume curve ± one standard error per optimizer: ``{name: (x, mean, se)}``.
+
+    Args:
+        curves: The medians' (noise-free) curves.
+        path: Where to write the PNG.
+        title: Figure title (the problem, its devices).
+        xlabel: x-axis label (ignored when ``seconds``: the unit is chosen from the range).
+        hv_max: The attainable maximum (drawn when near the curves, else named in the legend).
+        seeds: Seeds per optimizer, shown in the legend.
+        noisy: The observed (noisy) curves, drawn in a second panel beside the medians'.
+        seconds: x is simulated seconds; shown in seconds, minutes or hours, whichever reads best.
+    """
+    panels = [("medians (noise-free)", curves)] + ([("observed (noisy)", noisy)] if noisy else [])
+    fig = Figure(figsize=(6 * len(panels), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    if seconds:
+        xmax = max((float(np.max(x)) for x, _, _ in curves.values() if len(x)), default=0.0)
+        unit, per = time_unit(xmax)
+        xlabel = f"simulated time [{unit}]"
+    else:
+        per = 1.0
+    for ax, (what, cs) in zip(axes, panels, strict=True):
+        lows, highs, xs = [], [], []
+        for k, (x, mean, se) in cs.items():
+            n = (seeds or {}).get(k)
+            x = np.asarray(x, dtype=np.float64) / per
+            ax.step(x, mean, where="post", label=f"{k} ({n} seed{'s' if n != 1 else ''})" if n else k)
+            ax.fill_between(x, mean - se, mean + se, alpha=0.2, step="post")
+            lows.append(mean - se)
+            highs.append(mean + se)
+            xs.append(x)
+        zoom(ax, lows, highs, xs, hv_max=hv_max)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"hypervolume, {what} [normalised units]\n(mean ± s.e. over seeds)")
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=110)
     return Path(path)
 

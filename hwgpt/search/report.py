@@ -11,7 +11,8 @@ devices, noise), and per optimizer reports, as mean ± standard error over seeds
   the simulated hours and the optimizer's own wall time.
 
 Writes ``report.md``, ``report.csv``, and per problem ``report_<i>.png`` (hypervolume of the
-medians, mean ± s.e., by evaluations), ``report_time_<i>.png`` (the same by simulated hours) and
+medians, noise-free, beside the observed one; mean ± s.e. over seeds, by evaluations; the y-axis
+zoomed onto the band where optimizers differ), ``report_time_<i>.png`` (the same by simulated time) and
 ``fronts_<i>.png`` (each optimizer's Pareto front at its lowest seed) into the directory (or
 ``--out``), and prints the markdown table.
 """
@@ -33,14 +34,50 @@ from hwgpt.search.plots import plot_comparison, plot_fronts
 log = logging.getLogger(__name__)
 
 
+def _overrides(run_dir: Path) -> tuple[str, ...]:
+    """The Hydra overrides a run was started with (``.hydra/overrides.yaml``), sorted; () if none."""
+    f = run_dir / ".hydra" / "overrides.yaml"
+    if not f.is_file():
+        return ()
+    import yaml
+
+    try:
+        return tuple(sorted(str(o) for o in yaml.safe_load(f.read_text()) or ()))
+    except yaml.YAMLError:
+        return ()
+
+
 def load_runs(root: Path) -> list[dict[str, Any]]:
-    """Every ``results.json`` below ``root`` (sorted by path)."""
+    """Every ``results.json`` below ``root`` (sorted by path), one per run.
+
+    A run found twice (same problem, optimizer, seed and Hydra overrides, e.g. a study rerun into a copy
+    of its directory) is counted once: the complete one, else the newest; a warning names the others.
+    Each run dict gets ``run_dir`` (its directory) added.
+    """
     paths = sorted(Path(root).rglob("results.json"))
     if not paths:
         raise FileNotFoundError(
             f"no results.json below {root}; run e.g. `python search.py -m optimizer=rs,ehvi seed=0,1,2`"
         )
-    return [json.loads(p.read_text()) for p in paths]
+    kept: dict[tuple, tuple[dict[str, Any], Path]] = {}
+    for p in paths:
+        try:
+            r = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            log.warning("skipping %s: not valid JSON (%s)", p, e)
+            continue
+        r["run_dir"] = str(p.parent)
+        key = (problem_of(r), r["optimizer"], r["seed"], _overrides(p.parent))
+        if key in kept:
+            old, old_path = kept[key]
+            better = (r.get("complete", True), p.stat().st_mtime) > (old.get("complete", True),
+                                                                      old_path.stat().st_mtime)
+            log.warning("%s and %s are the same run (%s, seed %s); keeping %s", old_path, p, r["optimizer"],
+                        r["seed"], p if better else old_path)
+            if not better:
+                continue
+        kept[key] = (r, p)
+    return [r for r, _ in sorted(kept.values(), key=lambda v: str(v[1]))]
 
 
 def problem_of(r: dict[str, Any]) -> str:
@@ -127,19 +164,24 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def curves(runs: list[dict[str, Any]], problem: str, key: str = "hypervolume_median_curve",
            by: str = "evals", points: int = 200) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``{optimizer: (x, mean, se)}`` of one problem's hypervolume curves, by evaluations or simulated hours."""
+    """``{optimizer: (x, mean, se)}`` of one problem's hypervolume curves.
+
+    ``by``: ``evals`` (x = 1..n, n the fewest evaluations of the optimizer's runs), ``hours`` or
+    ``seconds`` (x = simulated time up to the problem's common budget ``T``, ``points`` steps).
+    """
     rs = [r for r in runs if problem_of(r) == problem]
     by_opt: dict[str, list[dict]] = {}
     for r in rs:
         by_opt.setdefault(r["optimizer"], []).append(r)
     out = {}
-    if by == "hours":
+    timed = by in ("hours", "seconds")
+    if timed:
         T = min(float(r.get("simulated_seconds", 0.0)) for r in rs) / 3600
         grid = np.linspace(0.0, T, points)
     for opt, group in sorted(by_opt.items()):
-        if by == "hours":
+        if timed:
             M = np.array([[hv_at_hours(r, t, key) for t in grid] for r in group])
-            x = grid
+            x = grid * 3600 if by == "seconds" else grid
         else:
             n = min(len(r["history"]) for r in group)
             M = np.stack([_curve(r, key)[:n] for r in group])
@@ -160,10 +202,16 @@ def report(root: Path, out: Path | None = None) -> pd.DataFrame:
     for i, problem in enumerate(sorted(table["problem"].unique())):
         rs = [r for r in runs if problem_of(r) == problem]
         hv_max = max(r.get("hypervolume_max", 0.0) for r in rs) or None
-        plot_comparison(curves(runs, problem), out / f"report_{i}.png", title=f"{problem}: medians' hypervolume",
-                        hv_max=hv_max)
-        plot_comparison(curves(runs, problem, by="hours"), out / f"report_time_{i}.png",
-                        title=f"{problem}: medians' hypervolume", xlabel="simulated time [hours]", hv_max=hv_max)
+        seeds = {opt: len({r["seed"] for r in rs if r["optimizer"] == opt}) for opt in {r["optimizer"] for r in rs}}
+        counts = sorted(set(seeds.values()))
+        n_seeds = f"{counts[0]} seed{'s' if counts[0] != 1 else ''}" if len(counts) == 1 else \
+            f"{counts[0]}-{counts[-1]} seeds"
+        title = f"{problem}: hypervolume, mean ± s.e. over {n_seeds}"
+        plot_comparison(curves(runs, problem), out / f"report_{i}.png", title=title, hv_max=hv_max, seeds=seeds,
+                        noisy=curves(runs, problem, key="hypervolume_curve"))
+        plot_comparison(curves(runs, problem, by="seconds"), out / f"report_time_{i}.png", title=title,
+                        hv_max=hv_max, seeds=seeds, seconds=True,
+                        noisy=curves(runs, problem, key="hypervolume_curve", by="seconds"))
         first_seed = {}  # the Pareto front of each optimizer's lowest seed
         for r in sorted(rs, key=lambda r: r["seed"]):
             first_seed.setdefault(r["optimizer"], r)

@@ -227,7 +227,7 @@ def test_plots_units_staircases_and_no_lines_for_three_objectives(search_cfg, mo
         assert not ax.lines and "[" in ax.get_xlabel() and "[" in ax.get_ylabel()
     assert "seed 0" in front._suptitle.get_text()
     assert any("attainable maximum" in t.get_text() for ax in hv.axes for t in ax.get_legend().get_texts())
-    assert [ax.get_xlabel() for ax in hv.axes] == ["evaluations", "simulated time [hours]"]
+    assert hv.axes[0].get_xlabel() == "evaluations" and hv.axes[1].get_xlabel().startswith("simulated time [")
     figs.clear()
     run(search_cfg("n_evals=20"))
     front2 = figs[0]
