@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from hwgpt import libm
 from hwgpt.errors import InvalidInput, check_float, check_int
 from hwgpt.search_space import Arch, SearchSpace
 from hwgpt.surrogates import artifacts
@@ -160,7 +161,7 @@ class _Table:
         else:
             Q, med_fit = self.quantiles(X)
         start = len(self.rows)
-        medians = np.exp(med_fit) if self.log else med_fit
+        medians = libm.exp(med_fit) if self.log else med_fit
         keys = [int(a.id, 16) for a in archs] if keys is None else keys
         for i, a in enumerate(archs):
             self.by_value[a] = start + i
@@ -239,10 +240,11 @@ class _Table:
         self.pending.update(zip(keys, map(tuple, u.tolist()), strict=True))
 
     def draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> np.ndarray:
-        """Batched :meth:`draw` (numpy; equal to it up to the last bits of exp/log)."""
+        """Batched :meth:`draw`, bit-identical to it on any CPU (exp/log by the C library, see
+        :mod:`hwgpt.libm`; the interpolation in the same order of operations)."""
         u, Qr = self.picked_uniforms(rows, seeds, repeats), self.Q[rows]
         vals = [inverse_cdf(self.levels, Qr, u[:, k]) for k in range(u.shape[1])]
-        vals = [np.exp(v) if self.log else v for v in vals]
+        vals = [libm.exp(v) if self.log else v for v in vals]
         return vals[0] if len(vals) == 1 else 0.5 * (vals[0] + vals[1])
 
 
@@ -618,7 +620,7 @@ class Benchmark:
         if isinstance(seed, np.random.Generator):
             u = seed.random((len(archs), repeats))
             vals = np.stack([inverse_cdf(t.levels, t.Q[rows], u[:, k]) for k in range(repeats)], axis=1)
-            vals = np.exp(vals) if t.log else vals
+            vals = libm.exp(vals) if t.log else vals
             return np.median(vals, axis=1)
         seeds = np.asarray(seed)
         if seeds.ndim and seeds.shape != (len(archs),):
@@ -719,7 +721,8 @@ class Benchmark:
 
     def _latencies(self, archs: list[Arch], device: str) -> np.ndarray:
         t = self._table(f"latency@{device}")
-        return t.M[self._rows(t, archs)]
+        rows = self._rows(t, archs)  # first: it may grow the table (t.M is a view of the filled part)
+        return t.M[rows]
 
     def report(self, metric: str) -> dict[str, Any]:
         """Held-out validation of the surrogate of ``metric`` (see :mod:`hwgpt.surrogates.validation`)."""

@@ -24,6 +24,7 @@ the same observations.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -245,7 +246,7 @@ class SurrogateProblem:
         u_c = keyed_uniform(self.seed, r, _PPL_COMMON)  # one offset per (run, rounds): the same windows
         u_a = keyed_uniform(self.seed, int(arch.id, 16), _PPL_ARCH, r)
         shift = scale * (NLL_SD_COMMON * _NORMAL.inv_cdf(u_c) + NLL_SD_ARCH * _NORMAL.inv_cdf(u_a))
-        return float(ppl * np.exp(shift))
+        return float(ppl * math.exp(shift))  # libm, not numpy's SIMD exp: one code path per value
 
     def seconds(self, arch: Arch, rounds: int | None = None) -> float:
         """Simulated seconds of measuring every objective of ``arch`` at ``rounds`` rounds."""

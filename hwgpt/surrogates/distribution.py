@@ -9,7 +9,13 @@ that is a Pareto tail in the original units: long-tailed like contended latencie
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from hwgpt.libm import exp, log
+
+__all__ = ["U_EPS", "exp", "inverse_cdf", "log", "pinball", "rearrange", "sample"]
 
 U_EPS = 1e-6
 """Uniform draws are clipped to ``[U_EPS, 1 - U_EPS]`` so the tails stay finite."""
@@ -39,11 +45,17 @@ def inverse_cdf(levels: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray:
     t0, t1 = levels[j - 1], levels[j]
     q0 = np.take_along_axis(q, (j - 1)[:, None], axis=1)[:, 0]
     q1 = np.take_along_axis(q, j[:, None], axis=1)[:, 0]
+    # The operations and their order are those of the scalar path (hwgpt.benchmark._Table.value):
+    # + - * / round the same in numpy's vector loops as in Python, logs go through math.log.
     out = q0 + (q1 - q0) * (u - t0) / (t1 - t0)
-    lo_scale = (q[:, 1] - q[:, 0]) / np.log(levels[1] / levels[0])
-    hi_scale = (q[:, -1] - q[:, -2]) / np.log((1 - levels[-2]) / (1 - levels[-1]))
-    out = np.where(u < levels[0], q[:, 0] - lo_scale * np.log(levels[0] / u), out)
-    return np.where(u > levels[-1], q[:, -1] + hi_scale * np.log((1 - levels[-1]) / (1 - u)), out)
+    lo, hi = u < levels[0], u > levels[-1]
+    if lo.any():
+        lo_log = math.log(float(levels[1]) / float(levels[0]))
+        out[lo] = q[lo, 0] - (q[lo, 1] - q[lo, 0]) / lo_log * log(levels[0] / u[lo])
+    if hi.any():
+        hi_log = math.log((1 - float(levels[-2])) / (1 - float(levels[-1])))
+        out[hi] = q[hi, -1] + (q[hi, -1] - q[hi, -2]) / hi_log * log((1 - levels[-1]) / (1 - u[hi]))
+    return out
 
 
 def sample(levels: np.ndarray, q: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hwgpt import cost
+from hwgpt import cost, libm
 from hwgpt.cost import SMALL_BATCH, ArchArrays, arch_arrays, dtype_bytes
 from hwgpt.errors import check_int
 from hwgpt.search_space import Arch, SearchSpace
@@ -91,7 +91,7 @@ def features(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> np.ndarra
     c = cost_arrays(aa, space, spec)
     n = np.maximum(aa.n_layer.astype(np.float64), 1)
     hsum, rsum = c["head_sum"], c["ratio_sum"]
-    lg = lambda x: np.log10(np.maximum(x, 1.0))
+    lg = lambda x: libm.log10(np.maximum(x, 1.0))  # libm: the same bits on every CPU (hwgpt.libm)
     out = np.empty((len(aa), len(feature_names(space))), dtype=np.float64)
     out[:, 0], out[:, 1], out[:, 2] = aa.embed, aa.n_layer, aa.bias
     L = space.max_layers

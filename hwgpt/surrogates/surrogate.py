@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hwgpt import libm
 from hwgpt.surrogates import conformal, distribution
 from hwgpt.surrogates.features import FeatureSpec
 
@@ -42,13 +43,13 @@ def to_fit_space(values: np.ndarray, transform: str, metric: str = "metric") -> 
     if transform == "log":
         if np.any(v <= 0):
             raise ValueError(f"{metric!r} is modelled in log space and needs positive values, got min {v.min()!r}")
-        return np.log(v)
+        return libm.log(v)
     return v
 
 
 def from_fit_space(values: np.ndarray, transform: str) -> np.ndarray:
     """Fit space -> metric units."""
-    return np.exp(values) if transform == "log" else np.asarray(values, dtype=np.float64)
+    return libm.exp(values) if transform == "log" else np.asarray(values, dtype=np.float64)
 
 
 class Surrogate(ABC):
