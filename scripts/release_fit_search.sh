@@ -11,7 +11,7 @@ export OMP_WAIT_POLICY=PASSIVE
 RES=docs/results; mkdir -p "$RES" docs/figures
 
 # Surrogates into the package (hwgpt/artifacts/surrogates/<scale>/cpu/); Q-Q/calibration plots in the run dirs.
-taskset -c 0 "$PY" -m hwgpt.surrogates.fit scale=tiny device=cpu 'metrics=[latency,perplexity,accuracy,memory]' \
+taskset -c 0 "$PY" -m hwgpt.surrogates.fit into_package=true scale=tiny device=cpu 'metrics=[latency,perplexity,accuracy,memory]' \
   hydra.run.dir=outputs/fit/tiny_main
 # Optimizer comparison: 7 optimizers x 5 seeds x 100 evaluations, perplexity vs CPU latency on tiny.
 taskset -c 0 "$PY" search.py -m optimizer=rs,morea,nsga2,ls,rsbo,lsbo,ehvi seed=0,1,2,3,4 n_evals=100 logger=csv \
@@ -19,8 +19,8 @@ taskset -c 0 "$PY" search.py -m optimizer=rs,morea,nsga2,ls,rsbo,lsbo,ehvi seed=
 "$PY" -m hwgpt.search.report outputs/search/multirun/release --out "$RES/search_tiny"
 
 # Energy (tiny) and every S surrogate, once those measurements are complete.
-"$PY" -m hwgpt.surrogates.fit scale=tiny device=cpu 'metrics=[energy]' hydra.run.dir=outputs/fit/tiny_energy
-"$PY" -m hwgpt.surrogates.fit scale=s device=cpu hydra.run.dir=outputs/fit/s
+"$PY" -m hwgpt.surrogates.fit into_package=true scale=tiny device=cpu 'metrics=[energy]' hydra.run.dir=outputs/fit/tiny_energy
+"$PY" -m hwgpt.surrogates.fit into_package=true scale=s device=cpu hydra.run.dir=outputs/fit/s
 # Paper analyses on the fitted surrogates (correlation matrix, ECDF per architectural choice).
 "$PY" -m hwgpt.surrogates.analysis scale=tiny device=cpu stratify=energy hydra.run.dir=outputs/analysis/tiny
 "$PY" -m hwgpt.surrogates.analysis scale=s device=cpu stratify=energy hydra.run.dir=outputs/analysis/s

@@ -24,7 +24,7 @@ fit_one() {
   local extra=(device="$dev" settings.max_archs=4000 settings.max_obs_per_arch=10)
   # device-independent perplexity/accuracy (<scale>/any/): every arch; `any` is a directory, not a device config
   [ "$dev" = any ] && extra=(device=cpu device.name=any)
-  "$PY" -m hwgpt.surrogates.fit scale="$scale" "${COMMON[@]}" "${extra[@]}" \
+  "$PY" -m hwgpt.surrogates.fit into_package=true scale="$scale" "${COMMON[@]}" "${extra[@]}" \
       hydra.run.dir="$LOG/$scale-$dev" > "$LOG/$scale-$dev.log" 2>&1 && touch "$LOG/$scale-$dev.done"
 }
 export -f fit_one; export PY IMPORT LOG; export COMMON_STR="${COMMON[*]}"

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
@@ -97,8 +99,90 @@ def _sha(data: bytes) -> str:
 
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _fsync_dir(d: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directories (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):  # glibc < 2.28, musl
+        return False
+    at_fdcwd = -100
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):  # file system without exchange
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _previous(d: Path) -> Path:
+    """Where a switch that could not swap atomically parks the previous generation of ``d``."""
+    return d.with_name(f".{d.name}.previous")
+
+
+def _staging(d: Path) -> Path:
+    return d.with_name(f".{d.name}.gen-{os.getpid()}")
+
+
+def device_dir(root: Traversable, scale: str, device: str) -> Traversable:
+    """``<root>/<scale>/<device>``; while a non-atomic switch is half done, the previous generation.
+
+    Where the file system cannot swap two directories atomically, :func:`save` renames the current
+    directory aside (``.<device>.previous``) before moving the new one in; a kill between the two
+    renames leaves no ``<device>``, and this returns the previous, complete, generation instead.
+    """
+    d = root.joinpath(scale, device)
+    if isinstance(d, Path) and not d.is_dir() and _previous(d).is_dir():
+        return _previous(d)
+    return d
+
+
+def device_names(scale_dir: Traversable) -> list[str]:
+    """Device directories of a scale directory (a parked previous generation counts; staging ones do not)."""
+    names = set()
+    for dd in scale_dir.iterdir():
+        if not dd.is_dir():
+            continue
+        if not dd.name.startswith("."):
+            names.add(dd.name)
+        elif dd.name.endswith(".previous") and not scale_dir.joinpath(dd.name[1:-len(".previous")]).is_dir():
+            names.add(dd.name[1:-len(".previous")])
+    return sorted(names)
+
+
+def _recover(d: Path) -> None:
+    """Finish what a killed :func:`save` left: restore a parked generation, drop stale staging dirs."""
+    prev = _previous(d)
+    if prev.is_dir():
+        if d.is_dir():
+            shutil.rmtree(prev, ignore_errors=True)
+        else:
+            os.rename(prev, d)
+    for stale in d.parent.glob(f".{d.name}.gen-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _is_tmp(name: str) -> bool:
@@ -107,7 +191,10 @@ def _is_tmp(name: str) -> bool:
 
 @contextlib.contextmanager
 def _dir_lock(d: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on the directory itself (no lock file left behind)."""
+    """An exclusive ``flock`` on the directory itself (no lock file left behind).
+
+    :func:`save` locks the scale directory (its device directories are swapped, the scale's stays).
+    """
     try:
         import fcntl
     except ImportError:  # not POSIX: no cross-process lock
@@ -191,25 +278,78 @@ def verify_dir(directory: str | Path | Traversable) -> list[str]:
 
 
 def save(surrogate: Surrogate, root: str | Path) -> Path:
-    """Write ``surrogate`` under ``root`` and rewrite the directory's manifest; returns the meta file.
+    """Write ``surrogate`` under ``root`` as a new generation of its directory; returns the meta file.
 
-    Overwrites an existing artifact of the same metric.
+    Overwrites an existing artifact of the same metric, atomically: the directory's other files are
+    linked (or copied) with the new model files, metadata and manifest into a staging directory
+    ``<root>/<scale>/.<device>.gen-<pid>``, flushed to disk, and swapped with ``<root>/<scale>/<device>``
+    in one step (Linux ``renameat2``; elsewhere two renames, see :func:`device_dir`). A kill at any
+    point leaves the previous generation loadable and consistent with its manifest; the next save
+    removes what the kill left. Saves of one scale are serialised by a lock on the scale directory.
+    Files of other metrics keep their manifest entries (a file changed since is not blessed).
     """
     meta = surrogate.meta
     scale, device, metric = (check_name(k, meta[k]) for k in ("scale", "device", "metric"))
-    d = Path(root) / scale / device
-    d.mkdir(parents=True, exist_ok=True)
-    with _dir_lock(d):
+    scale_dir = Path(root) / scale
+    scale_dir.mkdir(parents=True, exist_ok=True)
+    d = scale_dir / device
+    with _dir_lock(scale_dir):
+        _recover(d)
+        stage = _staging(d)
+        stage.mkdir()
+        old_entries = _old_entries(d)
+        entries: dict[str, Any] = {}
+        if d.is_dir():
+            for f in sorted(d.iterdir(), key=lambda p: p.name):
+                if (not f.is_file() or f.name == MANIFEST or _is_tmp(f.name) or f.name.startswith(f"{metric}.")):
+                    continue
+                try:
+                    os.link(f, stage / f.name)  # never modified in place (replaced by _write), so sharing is safe
+                except OSError:
+                    shutil.copy2(f, stage / f.name)
+                entries[f.name] = old_entries.get(f.name) or _entry((stage / f.name).read_bytes())
         files = {}
         for role, (ext, data) in surrogate.model_files().items():
             name = f"{metric}.{role}.{ext}"
-            _write(d / name, data)
+            _write(stage / name, data)
             files[role] = {"name": name, "sha256": _sha(data), "bytes": len(data)}
+            entries[name] = _entry(data)
         meta.update({"schema_version": SCHEMA_VERSION, "kind": surrogate.kind, "files": files})
-        path = d / f"{metric}{META_SUFFIX}"
-        _write(path, json.dumps(meta, indent=1, sort_keys=True, default=str).encode())
-        _write(d / MANIFEST, json.dumps(_manifest_of(d), indent=1, sort_keys=True).encode())
-    return path
+        meta_bytes = json.dumps(meta, indent=1, sort_keys=True, default=str).encode()
+        _write(stage / f"{metric}{META_SUFFIX}", meta_bytes)
+        entries[f"{metric}{META_SUFFIX}"] = _entry(meta_bytes)
+        manifest = {"manifest_version": MANIFEST_VERSION, "files": dict(sorted(entries.items()))}
+        _write(stage / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        _fsync_dir(stage)
+        _switch(stage, d)
+    return d / f"{metric}{META_SUFFIX}"
+
+
+def _entry(data: bytes) -> dict[str, Any]:
+    return {"sha256": _sha(data), "bytes": len(data)}
+
+
+def _old_entries(d: Path) -> dict[str, Any]:
+    """The manifest entries of the current generation (empty without a readable manifest)."""
+    try:
+        files = json.loads((d / MANIFEST).read_bytes()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
+def _switch(stage: Path, d: Path) -> None:
+    """Make ``stage`` the directory ``d`` in one step (the commit point of :func:`save`)."""
+    if not d.is_dir():
+        os.rename(stage, d)
+    elif _exchange(stage, d):  # stage now holds the previous generation
+        shutil.rmtree(stage, ignore_errors=True)
+    else:
+        prev = _previous(d)
+        os.rename(d, prev)  # a kill here leaves only prev: device_dir() reads it, the next save restores it
+        os.rename(stage, d)
+        shutil.rmtree(prev, ignore_errors=True)
+    _fsync_dir(d.parent)
 
 
 def available(artifacts_dir: str | Path | None = None) -> dict[str, dict[str, list[str]]]:
@@ -219,14 +359,13 @@ def available(artifacts_dir: str | Path | None = None) -> dict[str, dict[str, li
     if not root.is_dir():
         return out
     for sd in sorted(root.iterdir(), key=lambda p: p.name):
-        if not sd.is_dir():
+        if not sd.is_dir() or sd.name.startswith("."):
             continue
-        for dd in sorted(sd.iterdir(), key=lambda p: p.name):
-            if not dd.is_dir():
-                continue
+        for name in sorted(device_names(sd)):
+            dd = device_dir(root, sd.name, name)
             metrics = sorted(f.name[: -len(META_SUFFIX)] for f in dd.iterdir() if f.name.endswith(META_SUFFIX))
             if metrics:
-                out.setdefault(sd.name, {})[dd.name] = metrics
+                out.setdefault(sd.name, {})[name] = metrics
     if artifacts_dir is None:
         from hwgpt.surrogates import userdirs
 
@@ -236,7 +375,7 @@ def available(artifacts_dir: str | Path | None = None) -> dict[str, dict[str, li
 
 def read_meta(scale: str, device: str, metric: str, artifacts_dir: str | Path | None = None) -> dict[str, Any]:
     """The metadata of one artifact (no model files read), checked against the directory's manifest."""
-    d = resolve_root(artifacts_dir, scale, device).joinpath(scale, device)
+    d = device_dir(resolve_root(artifacts_dir, scale, device), scale, device)
     path = d.joinpath(f"{metric}{META_SUFFIX}")
     try:
         data = path.read_bytes()
@@ -271,7 +410,7 @@ def load(scale: str, device: str, metric: str, artifacts_dir: str | Path | None 
         ArtifactError: naming the file and what is wrong with it.
     """
     meta = read_meta(scale, device, metric, artifacts_dir)
-    d = resolve_root(artifacts_dir, scale, device).joinpath(scale, device)
+    d = device_dir(resolve_root(artifacts_dir, scale, device), scale, device)
     meta_path = d.joinpath(f"{metric}{META_SUFFIX}")
     space = space or SearchSpace.from_name(scale)
     if list(meta.get("features", {}).get("names", [])) != feature_names(space):
@@ -306,7 +445,7 @@ def load_shared(scale: str, device: str, metric: str, artifacts_dir: str | Path 
     Several :class:`hwgpt.Benchmark` objects (one per device in a search) share one loaded copy;
     a re-fitted artifact has new metadata and is loaded afresh.
     """
-    path = resolve_root(artifacts_dir, scale, device).joinpath(scale, device, f"{metric}{META_SUFFIX}")
+    path = device_dir(resolve_root(artifacts_dir, scale, device), scale, device).joinpath(f"{metric}{META_SUFFIX}")
     try:
         digest = _sha(path.read_bytes())
     except FileNotFoundError:

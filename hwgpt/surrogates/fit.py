@@ -6,8 +6,12 @@ Command line (Hydra, config ``conf/fit.yaml``)::
 
 fits every metric the store holds for that (scale, device) (``metrics=[latency,energy]`` to choose),
 except ``flops``/``params``, which :class:`hwgpt.Benchmark` answers exactly. Artifacts go to the
-shipped package directory (default) or ``out_dir``; validation plots and ``reports.json`` go to the
-Hydra run directory. In Python, :func:`fit_metric` works on any frame with the store's columns.
+user's directory ``$HWGPT_HOME/surrogates`` (default, see :mod:`hwgpt.surrogates.userdirs`; found by
+``hwgpt.Benchmark`` without further options), to ``out_dir``, or, only with ``into_package=true``
+(the release scripts), into the installed package. Each save switches the metric's directory
+atomically (:func:`hwgpt.surrogates.artifacts.save`): a killed fit leaves the previous surrogate
+loadable. Validation plots and ``reports.json`` go to the Hydra run directory. A bad option ends
+with one line (exit status 2). In Python, :func:`fit_metric` works on any frame with the store's columns.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwgpt.errors import InvalidInput, StoreError, check_int, check_seed
+from hwgpt.names import check_name
 from hwgpt.search_space import SearchSpace
 from hwgpt.surrogates import artifacts, data, validation
 from hwgpt.surrogates.boosting import BoostSettings
@@ -61,6 +67,23 @@ class FitSettings:
     point: PointSettings = field(default_factory=PointSettings)
     max_archs: int | None = None
     max_obs_per_arch: int | None = None
+
+    def __post_init__(self) -> None:
+        self.seed = check_seed("settings.seed", self.seed)
+        if not isinstance(self.split, dict) or set(self.split) != set(data.SPLITS):
+            raise InvalidInput(f"settings.split must give the shares {list(data.SPLITS)}, got {self.split!r}")
+        for k, v in self.split.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise InvalidInput(f"settings.split.{k} must be a share between 0 and 1 (exclusive), got {v!r}")
+        if abs(sum(self.split.values()) - 1.0) > 1e-6:
+            total = sum(self.split.values())
+            raise InvalidInput(f"settings.split shares must sum to 1, got {self.split} (sum {total})")
+        if not isinstance(self.exclude_flags, (list, tuple)) or not all(isinstance(f, str) for f in self.exclude_flags):
+            raise InvalidInput(f"settings.exclude_flags must be a list of flag names, got {self.exclude_flags!r}")
+        if self.max_archs is not None:
+            self.max_archs = check_int("settings.max_archs", self.max_archs, min=data.MIN_ARCHS)
+        if self.max_obs_per_arch is not None:
+            self.max_obs_per_arch = check_int("settings.max_obs_per_arch", self.max_obs_per_arch, min=1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,7 +151,7 @@ def fit_metric(
     """
     settings = settings or FitSettings()
     if metric in EXACT_METRICS:
-        raise ValueError(f"{metric!r} is exact (hwgpt.cost); it is never surrogate-modelled")
+        raise InvalidInput(f"{metric!r} is exact (hwgpt.cost); it is never surrogate-modelled")
     t0 = time.perf_counter()
     sel = data.select(df, space, device, metric, settings.exclude_flags)
     sel.frame = data.subsample(sel.frame, settings.max_archs, settings.max_obs_per_arch, settings.seed)
@@ -186,38 +209,70 @@ def fit_metric(
 def fit_all(
     df: pd.DataFrame, space: SearchSpace, device: str, settings: FitSettings | None = None,
     metrics: list[str] | None = None, out_dir: str | Path | None = None, plots_dir: str | Path | None = None,
-    device_identity: dict[str, Any] | None = None, store_sha256: str | None = None,
+    device_identity: dict[str, Any] | None = None, store_sha256: str | None = None, into_package: bool = False,
 ) -> dict[str, FitResult]:
     """Fit every metric of (scale, device) in ``df`` (or ``metrics``), save artifacts and plots.
 
     Args:
-        out_dir: Artifact root; None writes into the shipped package directory, which refuses
-            surrogates fitted on rows flagged ``synthetic``.
+        out_dir: Artifact root; None writes into the user's root ``$HWGPT_HOME/surrogates``
+            (:func:`hwgpt.surrogates.userdirs.user_root`), where ``hwgpt.Benchmark`` finds it.
         plots_dir: Where validation plots go (None: no plots).
+        into_package: Write into the installed package's ``hwgpt/artifacts/surrogates`` (the release
+            scripts; refuses surrogates fitted on rows flagged ``synthetic``). Not with ``out_dir``.
+
+    Raises:
+        InvalidInput: unknown, exact or unmeasured metrics (the message lists what the frame holds).
     """
     from tqdm.auto import tqdm
 
+    from hwgpt.surrogates import userdirs
+
+    if into_package and out_dir is not None:
+        raise InvalidInput(f"give out_dir ({out_dir}) or into_package=true, not both")
+    if metrics is not None:
+        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+            raise InvalidInput(f"metrics must be a list of metric names, got {metrics!r}")
+        metrics = [check_name("metric", m) for m in metrics]
+        if exact := [m for m in metrics if m in EXACT_METRICS]:
+            raise InvalidInput(f"metrics={exact} are exact (hwgpt.cost computes them; hwgpt.Benchmark answers them "
+                               f"without a surrogate), so they are never fitted; leave them out")
     here = df[(df["scale"] == space.name) & (df["device"] == device)]
     present = sorted(set(here["metric"]) - set(EXACT_METRICS))
+    have = (df.groupby(["scale", "device"])["metric"].unique().apply(sorted).to_dict() if len(df) else {})
     if metrics is None:
         metrics = present
     if missing := [m for m in metrics if m not in present]:
-        have = df.groupby(["scale", "device"])["metric"].unique().apply(sorted).to_dict()
-        raise ValueError(f"no observations of {missing} for scale {space.name!r} on device {device!r}; "
-                         f"the store holds (scale, device) -> metrics: {have or 'nothing'}. Measure them first: "
-                         f"python profile.py scale={space.name} device={device} metric={missing[0]}")
+        from hwgpt.benchmark import METRICS
+
+        if unknown := [m for m in missing if m not in METRICS and m not in set(df["metric"])]:
+            raise InvalidInput(f"unknown metric(s) {unknown}: the store holds no such metric for any scale or device; "
+                               f"surrogate-modelled metrics are {[m for m in METRICS if m not in EXACT_METRICS]}")
+        raise InvalidInput(f"no observations of {missing} for scale {space.name!r} on device {device!r}; "
+                           f"the store holds (scale, device) -> metrics: {have or 'nothing'}. Measure them first: "
+                           f"python profile.py scale={space.name} device={device} metric={missing[0]}")
     if not metrics:
-        raise ValueError(f"nothing to fit for scale {space.name!r} on device {device!r}")
-    if out_dir is None and "flags" in here and here["flags"].map(data.parse_flags).map(
+        raise InvalidInput(f"nothing to fit for scale {space.name!r} on device {device!r}: the store holds "
+                           f"(scale, device) -> metrics: {have or 'nothing (it is empty)'}. Measure first: "
+                           f"python profile.py scale={space.name} device={device} metric=latency")
+    if into_package and "flags" in here and here["flags"].map(data.parse_flags).map(
             lambda f: "synthetic" in f).any():
-        raise ValueError("refusing to write surrogates fitted on synthetic observations into the shipped package "
-                         "directory; pass out_dir=...")
-    root = artifacts.package_root() if out_dir is None else Path(out_dir)
+        raise InvalidInput("refusing to write surrogates fitted on synthetic observations into the shipped package "
+                           "directory; leave into_package out (or pass out_dir=...)")
+    root = artifacts.package_root() if into_package else userdirs.user_root() if out_dir is None else Path(out_dir)
     results = {}
     for metric in (bar := tqdm(metrics, desc=f"fit {space.name}/{device}", unit="metric")):
         bar.set_postfix_str(metric)
-        res = fit_metric(df, space, metric, device, settings, device_identity, store_sha256)
-        artifacts.save(res.surrogate, Path(str(root)))
+        try:
+            res = fit_metric(df, space, metric, device, settings, device_identity, store_sha256)
+        except InvalidInput:
+            raise
+        except ValueError as e:  # data.select / split_archs: too little usable data (the message says what exists)
+            raise InvalidInput(f"cannot fit {space.name}/{device}/{metric}: {e}") from e
+        try:
+            artifacts.save(res.surrogate, Path(str(root)))
+        except OSError as e:  # disk full, read-only: save() left the previous generation as it was
+            raise artifacts.ArtifactError(f"cannot write the {metric} surrogate under {root}: {e}; the previous "
+                                          "surrogate (if any) is kept unchanged") from e
         if plots_dir is not None:
             validation.plot(res.validation, Path(plots_dir), f"{space.name}_{device}_{metric}")
         results[metric] = res
@@ -229,46 +284,91 @@ def run(cfg: Any) -> tuple[dict[str, Any], dict[str, FitResult]]:
 
     Args:
         cfg: The composed ``conf/fit.yaml`` (``scale``, ``device`` groups; ``store``, ``metrics``,
-            ``out_dir``, ``plots``, ``settings``; ``paths.output_dir`` receives plots and ``reports.json``).
+            ``out_dir``, ``into_package``, ``plots``, ``settings``; ``paths.output_dir`` receives plots
+            and ``reports.json``).
 
     Returns:
         ``({metric: report}, {metric: FitResult})``.
+
+    Raises:
+        InvalidInput: a bad option (names it and what is allowed), an empty store or one without
+            (scale, device), unknown or exact metrics; :class:`~hwgpt.errors.StoreError`: the store
+            cannot be read.
     """
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     from hwgpt.profiling.store import Store
 
     space = SearchSpace.from_name(cfg.scale.name)
-    device = artifacts.check_name("device", str(cfg.device.name))
+    device = check_name("device", cfg.device.name)
+    metrics = _metrics_option(cfg.get("metrics"))
+    out_dir = cfg.get("out_dir")
+    into_package = cfg.get("into_package", False)
+    if not isinstance(into_package, bool):
+        raise InvalidInput(f"into_package must be true or false, got {into_package!r}")
+    try:
+        settings = instantiate(cfg.settings, _convert_="all")
+    except InstantiationException as e:  # FitSettings' own InvalidInput, wrapped by Hydra
+        cause = e.__cause__
+        if isinstance(cause, InvalidInput):
+            raise InvalidInput(str(cause)) from e
+        raise InvalidInput(f"bad settings: {e}") from e
+    if cfg.get("store") is None or not str(cfg.store).strip():
+        raise InvalidInput("store must name a measurement store (.sqlite) or an imported directory, got nothing")
     store_path = Path(str(cfg.store)).expanduser()
     if store_path.is_dir():  # imported published data (python -m hwgpt.importers.hwgptbench)
         from hwgpt.importers.hwgptbench import observations as imported
 
         df = imported(store_path, scale=space.name, device=device)
-        if cfg.get("metrics"):
-            df = df[df["metric"].isin(list(cfg.metrics))]
+        if metrics:
+            df = df[df["metric"].isin(metrics)]
         identity = json.loads(df["device_identity"].iloc[0]) if len(df) else {"id": device}
         store_sha = data.frame_sha256(df)
     elif not store_path.is_file():
-        raise ValueError(f"measurement store {store_path} does not exist; create it with "
+        raise InvalidInput(f"measurement store {store_path} does not exist; create it with "
                          f"`python profile.py scale={space.name} device={device} metric=latency store={store_path}`"
                          " (or import the published data: python -m hwgpt.importers.hwgptbench source=...)")
     else:
-        with Store(store_path) as store:
-            df = store.observations(scale=space.name, device=device)
-            identity = device_identity(store.devices(), df, device)
+        try:
+            with Store(store_path) as store:
+                df = store.observations(scale=space.name, device=device)
+                held = None if len(df) else store._query("SELECT DISTINCT scale, device, metric FROM observations")
+                identity = device_identity(store.devices(), df, device)
+        except StoreError:
+            raise
+        except Exception as e:  # noqa: BLE001 - sqlite3.DatabaseError, pandas: not a usable store
+            raise StoreError(f"cannot read the measurement store {store_path}: {type(e).__name__}: {e}") from e
+        if held is not None:
+            have = {f"{sc}/{dv}": sorted(g["metric"]) for (sc, dv), g in held.groupby(["scale", "device"])}
+            raise InvalidInput(f"the store {store_path} holds no observations of scale {space.name!r} on device "
+                               f"{device!r}; it holds (scale/device -> metrics) {have or 'nothing (it is empty)'}. "
+                               "Choose one of those, or measure first: python profile.py "
+                               f" scale={space.name} device={device} metric=latency store={store_path}")
         store_sha = file_sha256(store_path)
-    settings = instantiate(cfg.settings, _convert_="all")
     out = Path(str(cfg.paths.output_dir))
-    metrics = list(cfg.metrics) if cfg.get("metrics") else None
-    out_dir = cfg.get("out_dir")
     results = fit_all(df, space, device, settings, metrics, None if out_dir is None else Path(str(out_dir)),
-                      out / "plots" if cfg.get("plots", True) else None, identity, store_sha)
+                      out / "plots" if cfg.get("plots", True) else None, identity, store_sha, into_package)
     reports = {m: r.report for m, r in results.items()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "reports.json").write_text(json.dumps(reports, indent=1, default=str))
     log.info("wrote %d surrogates for %s/%s; reports in %s", len(results), space.name, device, out / "reports.json")
     return reports, results
+
+
+def _metrics_option(value: Any) -> list[str] | None:
+    """``metrics=`` from the command line: null or a list of metric names (``metrics=latency`` is one)."""
+    from omegaconf import ListConfig, OmegaConf
+
+    if value is None:
+        return None
+    if isinstance(value, ListConfig):
+        value = OmegaConf.to_container(value)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise InvalidInput(f"metrics must be null or a non-empty list such as [latency,energy], got {value!r}")
+    return [check_name("metric", m) for m in value]
 
 
 def device_identity(devices: pd.DataFrame, obs: pd.DataFrame, device: str) -> dict[str, Any]:
@@ -293,10 +393,13 @@ def device_identity(devices: pd.DataFrame, obs: pd.DataFrame, device: str) -> di
 def main() -> None:
     import hydra
 
-    @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"),
+    from hwgpt.configs import CONF_DIR
+    from hwgpt.errors import cli_main
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR),
                 config_name="fit")
     def _main(cfg):
-        run(cfg)
+        cli_main(run, cfg, what="python -m hwgpt.surrogates.fit")
 
     _main()
 

@@ -39,17 +39,22 @@ def user_available() -> dict[str, dict[str, list[str]]]:
     out: dict[str, dict[str, list[str]]] = {}
     if not root.is_dir():
         return out
-    for sd in sorted(p for p in root.iterdir() if p.is_dir()):
-        for dd in sorted(p for p in sd.iterdir() if p.is_dir()):
+    from hwgpt.surrogates.artifacts import device_dir, device_names  # skips a fit's staging directories
+
+    for sd in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for name in device_names(sd):
+            dd = device_dir(root, sd.name, name)
             metrics = sorted(f.name[: -len(META_SUFFIX)] for f in dd.iterdir() if f.name.endswith(META_SUFFIX))
             if metrics:
-                out.setdefault(sd.name, {})[dd.name] = metrics
+                out.setdefault(sd.name, {})[name] = metrics
     return out
 
 
 def has_user(scale: str, device: str) -> bool:
     """True when the user root holds surrogates of (scale, device)."""
-    d = user_root() / scale / device
+    from hwgpt.surrogates.artifacts import device_dir
+
+    d = device_dir(user_root(), scale, device)
     return d.is_dir() and any(f.name.endswith(META_SUFFIX) for f in d.iterdir())
 
 

@@ -77,7 +77,7 @@ def test_bad_input(fast, frame: pd.DataFrame, space: SearchSpace, tmp_path) -> N
     with pytest.raises(ValueError, match="at least 5"):
         fit_metric(few, space, "latency", DEVICE, fast())
     with pytest.raises(ValueError, match="synthetic"):
-        fit_all(few, space, DEVICE, fast())  # never into the shipped package directory
+        fit_all(few, space, DEVICE, fast(), into_package=True)  # never into the shipped package directory
     with pytest.raises(ValueError, match="profile.py"):
         fit_all(few, space, DEVICE, fast(), metrics=["energy"], out_dir=tmp_path)
 
