@@ -17,6 +17,7 @@ clear line (also written to the run directory's log) and exit status 2 or 130, n
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import numbers
@@ -143,8 +144,11 @@ def cli_main(run: Callable[[Any], T], cfg: Any, *, what: str) -> T:
 
     SIGTERM is handled like Ctrl-C. The line goes through ``logging`` (so Hydra writes it into the
     run directory's log) and to stderr; the process exits with status 2 (a bad input or a store /
-    artifact problem) or 130 (interrupted). Other exceptions (bugs) propagate with their traceback
-    and are logged first, so the run directory's log records every error.
+    artifact problem) or 130 (interrupted). A full disk, a read-only or unwritable directory
+    (``ENOSPC``, ``EDQUOT``, ``EROFS``, ``EACCES``, ``EPERM``), a config that does not resolve (an
+    OmegaConf error such as ``${oc.env:UNSET}`` or a deleted key) and one of our errors raised inside
+    a Hydra ``_target_`` also end in one line with status 2. Other exceptions (bugs) propagate with
+    their traceback and are logged first, so the run directory's log records every error.
 
     Args:
         run: The entry point, ``run(cfg)``.
@@ -164,12 +168,40 @@ def cli_main(run: Callable[[Any], T], cfg: Any, *, what: str) -> T:
         _exit_line(f"{what}: interrupted; what was written is kept, rerun the same command to resume", 130)
     except HwgptError as e:
         _exit_line(f"{what}: error: {e}", 2)
-    except Exception:
+    except OSError as e:
+        if e.errno not in _DISK_ERRNOS:
+            log.exception("%s failed with an unexpected error (a bug: please report it with this log)", what)
+            raise
+        _exit_line(f"{what}: error: cannot write {e.filename or 'a file'}: {e.strerror}; what was written before "
+                   "is kept (free space or choose a writable directory, then rerun the same command)", 2)
+    except Exception as e:
+        if isinstance(e.__cause__, HwgptError) and type(e).__name__ == "InstantiationException":
+            _exit_line(f"{what}: error: {e.__cause__}", 2)  # our check inside a Hydra _target_
+        if _is_config_error(e):
+            _exit_line(f"{what}: error: bad config: {_config_message(e)}", 2)
         log.exception("%s failed with an unexpected error (a bug: please report it with this log)", what)
         raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+"""``OSError`` numbers :func:`cli_main` reports as one line (disk full, quota, read-only, permission)."""
+
+
+def _is_config_error(e: BaseException) -> bool:
+    """An OmegaConf error: an unresolved interpolation (``${oc.env:UNSET}``), a deleted or mistyped key."""
+    try:
+        from omegaconf.errors import OmegaConfBaseException
+    except ImportError:  # pragma: no cover - omegaconf comes with hydra
+        return False
+    return isinstance(e, OmegaConfBaseException)
+
+
+def _config_message(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _exit_line(line: str, status: int) -> NoReturn:
