@@ -156,10 +156,13 @@ def _where(row: int, col: str) -> str:
 
 
 def _as_int(v: Any, row: int, col: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(v, str):
+    if isinstance(v, str):  # "4" or "4.0" (pandas writes an integer column with empty cells as floats)
         s = v.strip()
-        ok = s.lstrip("+-").isdigit()
-        n = int(s) if ok else None
+        try:
+            x = float(s)
+        except ValueError:
+            x = float("nan")
+        n = int(s) if s.lstrip("+-").isdigit() else int(x) if math.isfinite(x) and x.is_integer() else None
     elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
         n = int(v)
     elif isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v).is_integer():

@@ -443,7 +443,9 @@ class TransferSurrogate(Surrogate):
             own = {role: files[f"src-{d}-{role}"] for role in smeta.get("files", {})}
             sources[d] = artifacts.surrogate_class(smeta["kind"]).from_files(smeta, own)
         recorded = meta.get("report", {}).get("device")
-        if recorded:  # a new device's surrogate describes the machine it was measured on: say if this is another
+        # a new device's surrogate describes the machine it was measured on: say if this is another (not for
+        # measurements made elsewhere and brought in a file, hwgpt.surrogates.from_file: not this machine's)
+        if recorded and not recorded.get("measured_elsewhere"):
             from hwgpt.profiling.device import this_machine, warn_if_different
 
             kind = "gpu" if any("gpu_name" in r for r in devices_of(recorded)) else "cpu"
