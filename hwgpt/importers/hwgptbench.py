@@ -446,7 +446,9 @@ def run(cfg: Any) -> dict[str, Any]:
 def main() -> None:
     import hydra
 
-    @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"),
+    from hwgpt.configs import CONF_DIR
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR),
                 config_name="import")
     def _main(cfg):
         try:

@@ -20,9 +20,11 @@ from typing import Any
 
 import torch
 
+from hwgpt.configs import CONF_DIR as _CONF_ROOT
+
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "device"
+CONF_DIR = _CONF_ROOT / "device"
 
 
 class DeviceNotFoundError(RuntimeError):

@@ -174,7 +174,9 @@ def run(cfg: Any) -> tuple[dict[str, Any], Benchmark]:
 def main() -> None:
     import hydra
 
-    @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"),
+    from hwgpt.configs import CONF_DIR
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR),
                 config_name="analysis")
     def _main(cfg):
         run(cfg)
