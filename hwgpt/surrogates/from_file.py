@@ -158,6 +158,8 @@ def fit_from_file(
     root = Path(out_dir).expanduser() if out_dir else userdirs.user_root()
     reports: dict[str, Any] = {}
     for m, res in fitted:
+        if (root / space.name / device / f"{m}{userdirs.META_SUFFIX}").is_file():
+            log.warning("replacing the %s surrogate of %s at %s in %s (fitted earlier)", m, device, space.name, root)
         path_m = artifacts.save(res.surrogate, root)
         r = res.report
         reports[m] = {"path": str(path_m), "method": r["method"], "sources": r["sources"],
