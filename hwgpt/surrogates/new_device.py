@@ -4,7 +4,8 @@ The profiling runner calls :func:`before_profiling` first (checks the request, w
 machine differs from the device a surrogate of that name describes, and picks the design of
 archs) and :func:`after_profiling` last (fits the new device's surrogates by transfer from the
 shipped devices, into ``$HWGPT_HOME/surrogates/<scale>/<device>/``). Everything else about
-measuring (the store, resuming, Ctrl-C) is the runner's.
+measuring (the store, resuming, Ctrl-C) is the runner's. Measurements made on another machine
+go through the sibling :mod:`hwgpt.surrogates.from_file` (same transfer and calibration).
 """
 
 from __future__ import annotations
