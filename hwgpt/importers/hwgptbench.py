@@ -31,6 +31,7 @@ SQLite store: for the ~10M rows here, Parquet wrote and read an order of magnitu
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from hwgpt.importers import conventions
+from hwgpt.importers.drift import DriftSettings, annotate
 from hwgpt.importers.gitsource import Blob, GitSource, SourceError
 from hwgpt.importers.safe_pickle import PickleFormatError, UnsafePickleError, loads
 from hwgpt.search_space import Arch, SearchSpace
@@ -289,8 +291,15 @@ def _provenance(plan: FilePlan, source: GitSource) -> dict[str, Any]:
 
 
 def import_all(source: str | Path, out_dir: str | Path, commit: str = COMMIT, force: bool = False,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True, include: list[str] | None = None,
+               drift: DriftSettings | None = None) -> dict[str, Any]:
     """Import every measurement file of upstream's commit into ``out_dir`` (resumable, idempotent).
+
+    Args:
+        include: Only upstream paths matching one of these ``fnmatch`` patterns (e.g.
+            ``"raw_results_hw/latency_*/efficiency_observations_*"``); None imports every file.
+        drift: Settings of the drift scan run after consolidation (:mod:`hwgpt.importers.drift`);
+            None uses the defaults; ``DriftSettings(enabled=False)`` skips it.
 
     Returns:
         The report (also written to ``out_dir/report.json``).
@@ -312,6 +321,8 @@ def import_all(source: str | Path, out_dir: str | Path, commit: str = COMMIT, fo
     plans, first_path = [], {}
     for b in src.ls(*PREFIXES):
         if (p := plan_file(b)) is None:
+            continue
+        if include is not None and not any(fnmatch.fnmatchcase(b.path, pat) for pat in include):
             continue
         if p.skip is None and b.sha in first_path:  # upstream keeps some files twice (mem_a100_l/ and raw_results_hw/)
             p = FilePlan(b, p.scale, p.device, p.kind, f"identical copy of {first_path[b.sha]}")
@@ -363,6 +374,11 @@ def import_all(source: str | Path, out_dir: str | Path, commit: str = COMMIT, fo
     finally:
         bar.close()
     report = consolidate(out, pd.DataFrame(runs))
+    report["drift"] = annotate(out, drift if drift is not None else DriftSettings(), progress)
+    by_path = {f["path"]: f for rep in report["drift"]["series"].values() for f in rep["files"]}
+    for f in report["files"]:  # per file: what the drift scan found and excluded
+        if (d := by_path.get(f["path"])) is not None:
+            f["drift"] = {k: d[k] for k in ("n", "change_points", "n_kept", "n_excluded", "note")}
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["source"] = {"repository": REPOSITORY, "commit": src.commit, "licence": LICENCE, "citation": CITATION}
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
@@ -440,7 +456,12 @@ def run(cfg: Any) -> dict[str, Any]:
     if cfg.get("source") in (None, "", "???"):
         raise SourceError(f"source= is required: the path of a clone or git directory of {REPOSITORY}. "
                           f"{FETCH_HINT}")
-    return import_all(str(cfg.source), str(cfg.out_dir), str(cfg.commit), bool(cfg.force), bool(cfg.progress))
+    include = cfg.get("include")
+    drift = cfg.get("drift")
+    drift = DriftSettings(**{k: (list(v) if k == "metrics" else v) for k, v in dict(drift).items()}) \
+        if drift is not None else None
+    return import_all(str(cfg.source), str(cfg.out_dir), str(cfg.commit), bool(cfg.force), bool(cfg.progress),
+                      None if include is None else [str(p) for p in include], drift)
 
 
 def main() -> None:
