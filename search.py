@@ -29,10 +29,21 @@ def join_devices(argv: list[str]) -> list[str]:
     return [argv[0], *rest, joined]
 
 
+def join_constraints(argv: list[str]) -> list[str]:
+    """Undo the shell's brace expansion of ``constraints={memory@a100:1e9,params:2e8}`` (as :func:`join_devices`)."""
+    pieces = [a for a in argv[1:] if a.startswith("constraints=") and not a.startswith("constraints={")
+              and ":" in a and "," not in a]
+    if len(pieces) < 2:
+        return argv
+    joined = "constraints={" + ",".join(a.removeprefix("constraints=") for a in pieces) + "}"
+    return [argv[0], *[a for a in argv[1:] if a not in pieces], joined]
+
+
 if __name__ == "__main__":
     import sys
 
     from hwgpt.surrogates.userdirs import device_argv
 
-    sys.argv = device_argv(join_devices(sys.argv))  # device=<a user's own surrogate name> -> device=local ...
+    # device=<a user's own surrogate name> -> device=local ...
+    sys.argv = device_argv(join_constraints(join_devices(sys.argv)))
     main()

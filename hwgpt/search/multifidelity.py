@@ -90,10 +90,18 @@ class HWGPTBlackbox(Blackbox):
         index = len(self.archs)
         self.archs.append(arch)
         rows = []
+        cons = getattr(self.problem, "constraints", None)  # budgets: infeasible results rank last
         for r in self.fidelity_values.tolist():
             raw, secs = self.problem.observe(arch, index, r)
+            y = self.normalization(raw).tolist()
+            if cons is not None:
+                from hwgpt.search.constraints import told_metrics
+                from hwgpt.search.problem import observation_seed
+
+                raw = {**raw, **cons.observe(arch, observation_seed(self.problem.seed, index), r, self.problem.noise)}
+                y = told_metrics(y, cons.slack(raw), "moasha")
             self.raw[(index, r)] = (raw, secs)
-            rows.append([*self.normalization(raw).tolist(), secs])
+            rows.append([*y, secs])
         out = np.asarray(rows, dtype=np.float64)
         self.seconds_spent += time.perf_counter() - t0
         if fidelity is not None:
@@ -218,8 +226,11 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
             return
         raw, _ = blackbox.raw[(trial_id, r)]
         record = {"index": index, "arch": blackbox.archs[trial_id].to_dict(),
-                  "objectives": {k: float(v) for k, v in raw.items()}, "simulated_seconds": float(elapsed),
+                  "objectives": {k: float(raw[k]) for k in problem.names}, "simulated_seconds": float(elapsed),
                   "rounds": r, "replayed": False}
+        if getattr(problem, "constraints", None) is not None:
+            cons = problem.constraints
+            record["constraints"], record["feasible"] = cons.values(raw), cons.feasible(raw)
         for callback in callbacks:
             callback(record)
 

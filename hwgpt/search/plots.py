@@ -111,12 +111,37 @@ def plot_pareto_front(results: Mapping[str, Any], path: Path) -> Path:
     """All evaluations (grey) and the Pareto front (colour), display units, one panel per objective pair."""
     names = list(results["objectives"])
     pairs = list(combinations(range(len(names)), 2))
-    fig = Figure(figsize=(4.8 * len(pairs), 4), layout="constrained")
-    axes = fig.subplots(1, len(pairs), squeeze=False)[0]
+    budgets = _budgets_on_axes(results)  # budgets: lines on their axis, extra panels vs the first objective
+    extra = [c for c in budgets if budgets[c] is None]
+    fig = Figure(figsize=(4.8 * (len(pairs) + len(extra)), 4), layout="constrained")
+    axes = fig.subplots(1, len(pairs) + len(extra), squeeze=False)[0]
     H, P = _values(results["history"], names), _values(results["pareto_front"], names)
-    for ax, (i, j) in zip(axes, pairs, strict=True):
-        ax.scatter(H[:, i], H[:, j], s=10, c="0.75", label=f"evaluated ({len(H)})")
-        ax.scatter(P[:, i], P[:, j], s=22, c="C3", zorder=3, label=f"Pareto front ({len(P)})")
+    feasible = np.array([e.get("feasible", True) for e in results["history"]], dtype=bool)
+    front = "Pareto front" if not results.get("constraints") else "least violating" \
+        if not results.get("feasible_found", True) else f"feasible front (P >= {results['feasibility_probability']:g})"
+    for ax, c in zip(axes[len(pairs):], extra, strict=True):
+        x = np.array([e["constraints"][c] for e in results["history"]]) * _scale(c)
+        xp = np.array([e["constraints"][c] for e in results["pareto_front"]]) * _scale(c)
+        ax.scatter(x[feasible], H[feasible, 0], s=10, c="0.75", label=f"evaluated, feasible ({feasible.sum()})")
+        ax.scatter(x[~feasible], H[~feasible, 0], s=14, c="0.55", marker="x",
+                   label=f"infeasible as observed ({(~feasible).sum()})")
+        ax.scatter(xp, P[:, 0], s=22, c="C3", zorder=3, label=f"{front} ({len(P)})")
+        ax.axvline(results["constraints"][c]["budget"] * _scale(c), c="C2", ls="--", lw=1.2, label=f"budget {c}")
+        unit = DISPLAY_UNITS.get(_metric(c), ("", 1.0))[0]
+        dev = results["constraints"][c].get("device")
+        ax.set_xlabel(f"{c}{f' on {dev}' if dev and '@' not in c else ''} [{unit}]")
+        ax.set_ylabel(label(results, names[0]))
+        ax.legend(fontsize=8)
+    for ax, (i, j) in zip(axes[:len(pairs)], pairs, strict=True):
+        ax.scatter(H[feasible, i], H[feasible, j], s=10, c="0.75", label=f"evaluated ({len(H)})")
+        if not feasible.all():
+            ax.scatter(H[~feasible, i], H[~feasible, j], s=14, c="0.55", marker="x",
+                       label=f"infeasible as observed ({(~feasible).sum()})")
+        for c, k in budgets.items():
+            if k in (i, j):
+                line = ax.axvline if k == i else ax.axhline
+                line(results["constraints"][c]["budget"] * _scale(c), c="C2", ls="--", lw=1.2, label=f"budget {c}")
+        ax.scatter(P[:, i], P[:, j], s=22, c="C3", zorder=3, label=f"{front} ({len(P)})")
         if len(names) == 2 and len(P):
             staircase(ax, P[:, i], P[:, j], names[i], c="C3", lw=1.2)
         ax.set_xlabel(label(results, names[i]))
@@ -158,6 +183,17 @@ def zoom(ax: Any, lows: list[np.ndarray], highs: list[np.ndarray], xs: list[np.n
         else:
             ax.plot([], [], c="0.4", ls="--", lw=1, label=f"attainable maximum {hv_max:.3f} (above the axis)")
     ax.set_ylim(lo - pad, top)
+
+
+def _budgets_on_axes(results: Mapping[str, Any]) -> dict[str, int | None]:
+    """``{budget: index of the objective it bounds (same metric and device), or None}``."""
+    names, devices = list(results["objectives"]), results.get("devices", {})
+    out: dict[str, int | None] = {}
+    for c, b in (results.get("constraints") or {}).items():
+        hits = [k for k, n in enumerate(names) if _metric(n) == b["metric"]
+                and (b.get("device") is None or devices.get(n, n.partition("@")[2] or None) == b["device"])]
+        out[c] = hits[0] if hits else None
+    return out
 
 
 def plot_hypervolume(results: Mapping[str, Any], path: Path) -> Path:

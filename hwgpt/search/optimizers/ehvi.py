@@ -13,10 +13,18 @@ argmax, but the graph of every candidate's posterior and hypervolume cells is ke
 run at S grew to 24 GB and was killed by the OOM killer, and one BO step took over 4.5 minutes.
 Chunked and without the graph: ~0.6 GB and 4-11 s per step, the same choice (candidates are scored
 independently; tested).
+
+Budgets (:mod:`hwgpt.search.constraints`): a penalty, not botorch's constrained EHVI. botorch's
+``qLogExpectedHypervolumeImprovement`` takes outcome ``constraints``, but Syne Tune builds the
+``ModelListGP`` over the objectives only and calls the acquisition itself; adding an outcome model
+would mean re-implementing its searcher. Instead an observation that breaks a budget is told as
+``max(y, reference) + slack`` in every objective: outside the reference box, it adds no
+hypervolume improvement, and the GPs learn that its region scores badly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from unittest import mock
@@ -49,7 +57,22 @@ class EHVISearcher(ExpectedHyperVolumeImprovement):
 
     def on_trial_complete(self, trial_id: int, config: dict[str, Any], metrics: list[float]) -> None:
         shift = _SYNE_TUNE_REFERENCE + self.reference
+        if self.constrained:  # budgets: an infeasible observation is told outside the reference box
+            from hwgpt.search.constraints import told_metrics
+
+            slack = self.slacks.get(json.dumps(config, sort_keys=True, default=str), 0.0)
+            metrics = told_metrics(metrics, slack, "ehvi", self.reference)
         super().on_trial_complete(trial_id, config, [float(m) - shift for m in metrics])
+
+    constrained = False
+
+    def enable_constraints(self) -> None:
+        """Budgets: the documented penalty (module docstring)."""
+        self.constrained = True
+        self.slacks: dict[str, float] = {}
+
+    def observe_constraints(self, config: dict[str, Any], slack: float) -> None:
+        self.slacks[json.dumps(config, sort_keys=True, default=str)] = float(slack)
 
     def _sample_next_candidate(self) -> dict | None:
         # Syne Tune catches only NotPSDError and ModelFittingError; botorch raises other numerical errors too.

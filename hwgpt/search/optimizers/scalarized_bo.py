@@ -11,6 +11,12 @@ already suggested are left out of the pool.
 Inputs: with ``scale`` given, the search space's numeric encoding (:meth:`hwgpt.SearchSpace.encode`,
 ordinal per field, 0 in inactive layer slots) divided by its largest value; otherwise Syne Tune's
 one-hot encoding of the config space. Subclasses choose the scalarization and the weights.
+
+Budgets (:mod:`hwgpt.search.constraints`): constrained expected improvement (Gardner et al., 2014).
+A second GP is fitted to the observed slack ``max_c log(value_c / budget_c)`` (``<= 0``: feasible);
+the acquisition is ``log EI`` over the best *feasible* scalarization plus ``log P(slack <= 0)``, and
+before the first feasible observation the probability of feasibility alone. Local candidates
+mutate the best feasible observations first.
 """
 
 from __future__ import annotations
@@ -102,9 +108,13 @@ class ScalarizedBO(MOSearcher):
             keep = np.sort(self.random_state.choice(len(configs), self.max_num_observations, replace=False))
             configs, Y = [configs[i] for i in keep], Y[keep]
         s = self.scalarize(Y, self.weights(Y.shape[1]))
-        pool = self._pool(configs, s)
+        pool = self._pool(configs, s + 1e3 * self.violations(configs))  # budgets: mutate feasible ones first
         torch_seed = int(self.random_state.randint(2**31 - 1))
         try:
+            if self.constrained:
+                slack = np.array([self.slacks.get(self.key(c), 0.0) for c in configs], dtype=np.float64)
+                values = self._constrained_values(self.encode(configs), s, slack, self.encode(pool), torch_seed)
+                return pool[int(torch.argmax(values))]
             acq = self._fit_acquisition(self.encode(configs), -s, torch_seed, self.fit_maxiter)
             with torch.no_grad():
                 values = acq(torch.as_tensor(self.encode(pool), dtype=torch.float64).unsqueeze(1))
@@ -113,8 +123,44 @@ class ScalarizedBO(MOSearcher):
             log.warning("GP fit or acquisition failed (%s: %s); suggesting a random candidate", type(e).__name__, e)
             return pool[int(self.random_state.randint(len(pool)))]
 
+    def _constrained_values(self, X: np.ndarray, s: np.ndarray, slack: np.ndarray, X_pool: np.ndarray,
+                            seed: int) -> torch.Tensor:
+        """Constrained EI of the pool: ``log EI`` (best *feasible* scalarization as incumbent) plus
+        ``log P(slack <= 0)`` from a GP on the observed slacks; before any feasible observation, the
+        probability of feasibility alone (Gardner et al., 2014)."""
+        from torch.special import log_ndtr
+
+        Xp = torch.as_tensor(X_pool, dtype=torch.float64)
+        gp = self._fit_gp(X, slack, seed, self.fit_maxiter)
+        with torch.no_grad():
+            post = gp.posterior(Xp)
+            mu, sd = post.mean.squeeze(-1), post.variance.clamp_min(1e-12).sqrt().squeeze(-1)
+            log_pof = log_ndtr(-mu / sd)
+        feasible = slack <= 0
+        if not feasible.any():
+            return log_pof
+        acq = self._fit_acquisition(X, -s, seed, self.fit_maxiter, best_f=float(np.max(-s[feasible])))
+        with torch.no_grad():
+            return acq(Xp.unsqueeze(1)) + log_pof
+
     @staticmethod
-    def _fit_acquisition(X: np.ndarray, y: np.ndarray, seed: int, maxiter: int | None) -> Any:
+    def _fit_gp(X: np.ndarray, y: np.ndarray, seed: int, maxiter: int | None) -> Any:
+        """botorch ``SingleTaskGP`` (standardised outcome) fitted to ``y``."""
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import SingleTaskGP
+        from botorch.models.transforms.outcome import Standardize
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        torch.manual_seed(seed)
+        gp = SingleTaskGP(torch.as_tensor(X, dtype=torch.float64),
+                          torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1), outcome_transform=Standardize(m=1))
+        options = {} if maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(maxiter)}}}
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp), **options)
+        return gp
+
+    @staticmethod
+    def _fit_acquisition(X: np.ndarray, y: np.ndarray, seed: int, maxiter: int | None,
+                         best_f: float | None = None) -> Any:
         from botorch.acquisition.analytic import LogExpectedImprovement
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
@@ -127,4 +173,4 @@ class ScalarizedBO(MOSearcher):
         gp = SingleTaskGP(train_X, train_y, outcome_transform=Standardize(m=1))
         options = {} if maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(maxiter)}}}
         fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp), **options)
-        return LogExpectedImprovement(gp, best_f=train_y.max())
+        return LogExpectedImprovement(gp, best_f=train_y.max() if best_f is None else best_f)
