@@ -14,8 +14,10 @@ Convention (also in docs/contributing-docs.md):
       ```
 
   The comment is invisible on the rendered site. A no-run marker without a reason fails the test.
-- ``mkdocs build --strict`` (broken links, missing anchors, unresolvable API references) runs as a test too; it is
-  skipped, saying so, when mkdocs is not installed (``pip install -e ".[docs]"``).
+- ``mkdocs build --strict`` (broken links, missing anchors, unresolvable API references, a page missing from the nav)
+  runs as a test too; it is skipped, saying so, when mkdocs is not installed (``pip install -e ".[docs]"``).
+- The README stays at most 150 lines, its relative links resolve, and its table of what ships is the output of
+  ``python scripts/ship_summary.py`` on the artifacts as they are.
 """
 
 from __future__ import annotations
@@ -162,6 +164,24 @@ def test_readme_is_short_and_its_links_resolve() -> None:
     missing = [t for t in targets
                if not re.match(r"[a-z]+://|#|mailto:", t) and not (ROOT / t.split("#")[0]).exists()]
     assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+def test_readme_table_of_what_ships_is_the_scripts_output(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's table of shipped surrogates is exactly what `python scripts/ship_summary.py` prints today."""
+    import runpy
+
+    runpy.run_path(str(ROOT / "scripts" / "ship_summary.py"), run_name="__main__")
+    table = capsys.readouterr().out.strip()
+    header = table.splitlines()[0]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert header in readme, "README.md has no table of what ships (the output of scripts/ship_summary.py)"
+    start = readme.index(header)
+    end = readme.find("\n\n", start)
+    shown = readme[start:end if end >= 0 else None].strip()
+    assert shown == table, (
+        "README.md's table of what ships differs from the shipped artifacts: replace it with the output of "
+        f"`python scripts/ship_summary.py`:\n{table}"
+    )
 
 
 def test_docs_build_strict(tmp_path: Path) -> None:
