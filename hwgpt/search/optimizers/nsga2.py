@@ -3,9 +3,15 @@
 Each hyperparameter becomes an integer variable, the index of its choice; pymoo's integer recipe
 is used for variation (SBX crossover and polynomial mutation on the relaxed indices, rounded
 back). pymoo asks for a whole generation (``population_size`` individuals); they are suggested
-one by one, and the generation is told back once all of them are complete. With ``scale``
+one by one, and the generation is told back once all of them are complete; the runner evaluates
+the rest of a generation ahead in one batch (:meth:`NSGA2Searcher.upcoming`). With ``scale``
 given, a repair maps every individual to its canonical config, so pymoo's duplicate elimination
 sees architectures rather than encodings.
+
+Budgets (:mod:`hwgpt.search.constraints`): pymoo's constraint domination. The problem gets one
+inequality constraint, ``G = slack`` (``max_c log(value_c / budget_c)`` of the observation, ``<= 0``
+feasible), set on every individual with its objectives: survival keeps feasible individuals first
+and fills up with the least violating, and binary tournaments prefer the feasible one.
 """
 
 from __future__ import annotations
@@ -78,6 +84,14 @@ class NSGA2Searcher(MOSearcher):
         self._queue: deque[int] = deque()
         self._pending: dict[str, deque[int]] = defaultdict(deque)
         self._F: dict[int, list[float]] = {}
+        self._G: dict[int, float] = {}
+
+    def enable_constraints(self) -> None:
+        """Budgets: pymoo's constraint domination, one inequality ``G = slack <= 0`` per individual."""
+        super().enable_constraints()
+        old = self.algorithm.problem
+        problem = Problem(n_var=old.n_var, n_obj=2, n_ieq_constr=1, xl=old.xl, xu=old.xu, vtype=int)
+        self.algorithm.setup(problem, termination=NoTermination(), seed=self.random_seed, verbose=False)
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         """Choice indices -> config (constant entries of the config space included)."""
@@ -89,11 +103,21 @@ class NSGA2Searcher(MOSearcher):
         """Config -> choice indices."""
         return np.array([self._choices[j].index(config[k]) for j, k in enumerate(self._keys)], dtype=int)
 
-    def _suggest(self) -> dict[str, Any]:
+    def _ask_generation(self) -> None:
         if self._generation is None:
             self._generation = self.algorithm.ask()
             self._queue = deque(range(len(self._generation)))
-            self._F = {}
+            self._F, self._G = {}, {}
+
+    def upcoming(self, n: int) -> list[dict[str, Any]]:
+        """The rest of the current generation (asking pymoo for the next one when none is pending)."""
+        if self.points_to_evaluate:
+            return super().upcoming(n)
+        self._ask_generation()
+        return [self.decode(self._generation[i].X) for i in list(self._queue)[:n]]
+
+    def _suggest(self) -> dict[str, Any]:
+        self._ask_generation()
         if not self._queue:  # asked again before the generation completed (asynchronous use)
             return self.random_config()
         i = self._queue.popleft()
@@ -106,8 +130,14 @@ class NSGA2Searcher(MOSearcher):
         waiting = self._pending.get(self.key(config))
         if not waiting:
             return  # a points_to_evaluate or fallback config: not part of the generation
-        self._F[waiting.popleft()] = [float(m) for m in metrics]
+        i = waiting.popleft()
+        self._F[i] = [float(m) for m in metrics]
+        if self.constrained:
+            self._G[i] = self.slacks.get(self.key(config), 0.0)
         if self._generation is not None and len(self._F) == len(self._generation):
             self._generation.set("F", np.array([self._F[i] for i in range(len(self._generation))]))
+            if self.constrained:
+                G = np.array([[self._G[i]] for i in range(len(self._generation))])
+                self._generation.set("G", G, "CV", np.maximum(G, 0.0))
             self.algorithm.tell(infills=self._generation)
             self._generation = None

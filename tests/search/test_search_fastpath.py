@@ -1,0 +1,129 @@
+"""Issue 19, the fast path: searchers say what they suggest next, the runner evaluates it ahead in one
+batch, and the run is the same bit for bit; bulk random sampling has Syne Tune's distribution; local
+search keeps its front incrementally; MOASHA's non-dominated sort is O(n log n) and ranks as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+from search_helpers import SMALL
+
+from hwgpt.search import parse_objectives
+from hwgpt.search.optimizers.base import MOSearcher, random_configs
+from hwgpt.search.optimizers.local_search import LocalSearcher
+from hwgpt.search.optimizers.morea import MOREA
+from hwgpt.search.optimizers.nsga2 import NSGA2Searcher
+from hwgpt.search.problem import SurrogateProblem
+from hwgpt.search.runner import optimize, seeded
+from hwgpt.search_space import SearchSpace
+
+
+def _searcher(name: str, cs: dict, seed: int):  # noqa: ANN202
+    if name == "nsga2":
+        return NSGA2Searcher(cs, random_seed=seed, scale="tiny", population_size=8)
+    if name == "morea":
+        return MOREA(cs, scale="tiny", population_size=8, sample_size=3, batch_size=5, random_seed=seed)
+    return LocalSearcher(cs, random_seed=seed, scale="tiny", num_init_random=6, batch_size=7)
+
+
+@pytest.mark.parametrize("name", ["nsga2", "morea", "ls"])
+def test_evaluating_ahead_equals_one_at_a_time(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same archs, observations and simulated seconds with and without the batches (shipped tiny
+    surrogates, noisy draws keyed by evaluation index); and the batches really happen."""
+    from hwgpt.benchmark import Benchmark
+
+    batches: list[int] = []
+    real = SurrogateProblem.prefetch
+
+    def counting(self, archs, start=None):  # noqa: ANN001, ANN202
+        if start is not None:
+            batches.append(len(archs))
+        return real(self, archs, start)
+
+    monkeypatch.setattr(SurrogateProblem, "prefetch", counting)
+    runs = []
+    for prefetch in (0, 1024):
+        problem = SurrogateProblem(Benchmark, "tiny", parse_objectives(["perplexity", "latency", "energy"], "cpu"),
+                                   "cpu", True, 3)
+        norm = problem.normalization(100, 0)
+        problem.prepare()
+        with seeded(3, 1):
+            searcher = _searcher(name, problem.space.to_syne_tune(), 3)
+            runs.append(optimize(problem, norm, searcher, 120, 3, False, prefetch=prefetch))
+    a, b = runs
+    assert len(a.archs) == 120
+    assert (a.archs, a.observed, a.seconds, a.n_duplicates) == (b.archs, b.observed, b.seconds, b.n_duplicates)
+    assert batches and max(batches) >= 5 and sum(batches) >= 120  # evaluated ahead, several at a time
+
+
+def test_upcoming_is_what_suggest_returns() -> None:
+    cs = SearchSpace.from_name("tiny").to_syne_tune()
+    rng = np.random.RandomState(0)
+    for name in ("nsga2", "morea", "ls"):
+        s = _searcher(name, cs, 1)
+        for t in range(60):
+            ahead = s.upcoming(100)
+            assert ahead, name
+            config = s.suggest()
+            assert config == ahead[0], (name, t)
+            s.on_trial_complete(t, config, rng.random_sample(2).tolist())
+
+
+def test_bulk_random_configs_have_syne_tunes_distribution() -> None:
+    """Each hyperparameter uniform over its categories, pairs independent (chi-square), seeded."""
+    cs = SearchSpace.from_name("tiny").to_syne_tune()
+    n = 30_000
+    configs = random_configs(cs, np.random.RandomState(7), n)
+    assert configs == random_configs(cs, np.random.RandomState(7), n)  # seeded, deterministic
+    assert configs[:50] != random_configs(cs, np.random.RandomState(8), n)[:50]
+    for k, dom in cs.items():
+        cats = list(dom.categories)
+        counts = [sum(1 for c in configs if c[k] == v) for v in cats]
+        assert sum(counts) == n and chisquare(counts).pvalue > 1e-4, (k, counts)
+    # independence of two hyperparameters: the joint table against the product of the marginals
+    a, b = "embed_dim", "n_head_0"
+    joint = np.zeros((len(cs[a].categories), len(cs[b].categories)))
+    for c in configs:
+        joint[cs[a].categories.index(c[a]), cs[b].categories.index(c[b])] += 1
+    assert chisquare(joint.ravel()).pvalue > 1e-4
+    # the searchers' random_config draws from the same buffered stream
+    s = MOSearcher(cs, random_seed=7, scale="tiny")
+    assert [s.random_config() for _ in range(70)] == random_configs(cs, np.random.RandomState(7), 64) + \
+        random_configs(cs, _after(7, cs, 64), 64)[:6]
+
+
+def _after(seed: int, cs: dict, n: int) -> np.random.RandomState:
+    rng = np.random.RandomState(seed)
+    random_configs(cs, rng, n)
+    return rng
+
+
+def test_local_search_front_is_the_non_dominated_set_and_has_no_duplicates(fake) -> None:
+    from hwgpt.search.hypervolume import pareto_mask
+
+    problem = SurrogateProblem(fake, "tiny", parse_objectives(["perplexity", "latency"], "cpu"), "cpu", True, 0)
+    s = LocalSearcher(problem.space.to_syne_tune(), random_seed=0, scale="tiny", num_init_random=10, batch_size=16)
+    state = optimize(problem, problem.normalization(200), s, 400, progress=False, prefetch=64)
+    configs, Y = s.observations()
+    front = {s.key(c) for c, m in zip(configs, pareto_mask(Y), strict=True) if m}
+    assert {s.key(c) for c in s.front} == front
+    assert state.n_duplicates == 0 and len(set(state.archs)) == 400
+
+
+def test_neighbours_change_the_architecture() -> None:
+    space = SearchSpace.from_name("tiny")
+    s = MOSearcher(space.to_syne_tune(), random_seed=0, scale="tiny")
+    config = space.to_config(space.sample(3))
+    ns = s.neighbours(config)
+    keys = {s.key(c) for c in ns}
+    assert len(keys) == len(ns) and s.key(config) not in keys
+    assert all(sum(c[k] != config[k] for k in config) == 1 for c in ns)
+    n = config["n_layer"]
+    expected = sum(len(v.categories) - 1 for k, v in space.to_syne_tune().items()
+                   if not (k.startswith(("n_head_", "mlp_ratio_")) and int(k.rsplit("_", 1)[1]) >= n))
+    assert len(ns) == expected
+
+
+def test_small_settings_cover_the_fast_searchers() -> None:
+    assert {"nsga2", "morea", "ls"} <= set(SMALL)
