@@ -136,7 +136,12 @@ def optimize(
         replay: History to replay first (resume): suggestions are answered from it, in order.
         prefetch: For searchers whose suggestions do not depend on the results (random search): ask
             this many trials ahead and fill the benchmark's cache for them in one batch (the same
-            suggestions, in the same order, as asking one at a time).
+            suggestions, in the same order, as asking one at a time). A searcher with an
+            ``upcoming(n) -> list[config]`` method (the configs it will suggest next, not consumed:
+            nsga2 the rest of a generation, morea and ls the rest of a batch) is asked one at a time
+            instead, and the evaluations of up to ``prefetch`` upcoming configs are computed in one
+            batch; the values never depend on the guess (a suggestion that differs from it, or lands
+            at another index, is computed when it comes).
         callbacks: Called after each counted evaluation (not after a duplicate answered from the
             history), in order, with one record ``{"index": i, "arch": arch.to_dict(), "objectives":
             {metric: raw float}, "simulated_seconds": s, "rounds": r, "replayed": bool}`` (``replayed``:
@@ -158,6 +163,8 @@ def optimize(
     replay = replay or SearchState()
     mismatched = streak = 0
     ahead: deque[Any] = deque()
+    upcoming = getattr(searcher, "upcoming", None) if prefetch > 0 else None
+    guess: deque[tuple[dict[str, Any], Arch]] = deque()  # (config, arch) the searcher will suggest next
     t_bench = t_opt = 0.0
     start = time.perf_counter()
     bar = tqdm(total=n_evals, desc="search", disable=not progress, leave=False)
@@ -167,7 +174,20 @@ def optimize(
                 state.stopped_by = "simulated_budget"
                 break
             t0 = time.perf_counter()
-            if prefetch > 0:
+            if upcoming is not None:  # the searcher says what it will suggest next: evaluate that ahead
+                if not guess and len(state.archs) >= len(replay.archs):
+                    guess.extend((c, space.from_config(c)) for c in upcoming(min(prefetch, n_evals - len(state.archs))))
+                    tp = time.perf_counter()
+                    if guess:
+                        problem.prefetch([a for _, a in guess], start=len(state.archs))
+                    t_bench += time.perf_counter() - tp
+                    t0 += time.perf_counter() - tp  # (counted as benchmark time, not optimizer time)
+                trial = scheduler.ask()
+                config, arch = guess.popleft() if guess else (None, None)
+                if config != trial.config:  # a wrong guess: what was computed ahead is not used
+                    arch = space.from_config(trial.config)
+                    guess.clear()
+            elif prefetch > 0:
                 if not ahead:
                     n_ahead = min(prefetch, n_evals - len(state.archs))
                     ahead.extend((t, space.from_config(t.config)) for t in (scheduler.ask() for _ in range(n_ahead)))
@@ -186,6 +206,7 @@ def optimize(
                 raw = state.observed[dup]
                 state.n_duplicates += 1
                 streak += 1
+                guess.clear()  # the guessed suggestions land one index earlier than computed: compute again
                 if streak >= MAX_CONSECUTIVE_DUPLICATES:
                     log.warning("the optimizer suggested %d evaluated architectures in a row; stopping", streak)
                     state.stopped_by = "duplicates"
