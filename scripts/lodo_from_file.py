@@ -170,6 +170,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"scale": args.scale, "k": args.k, "reps": args.reps, "n_test": args.n_test,
                                "seen_by_sources": seen_info, "devices": {}, "started": dt.datetime.now(dt.UTC)
                                .isoformat(timespec="seconds")}
+    extra = {} if args.scores_per_arch is None else {"scores_per_arch": args.scores_per_arch}
+    results["transfer_settings"] = TransferSettings(method=args.method, **extra).to_dict()
     for device in tqdm(devices, desc="devices"):
         rows = df[df["device"] == device]
         groups = {a: g for a, g in rows.groupby("arch_id")}
@@ -197,7 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 write_file(pd.concat([groups[a] for a in adapt]), device, path)
                 t0 = time.perf_counter()
                 fit = fit_from_file(path, device, args.scale, overwrite=True, out_dir=Path(tmp) / "surrogates",
-                                    settings=TransferSettings(method=args.method, seed=rep))
+                                    settings=TransferSettings(method=args.method, seed=rep, **extra))
                 secs = time.perf_counter() - t0
                 bench = hwgpt.Benchmark(args.scale, device=device, artifacts_dir=Path(tmp) / "surrogates")
                 s = score(bench, test_archs, test_obs)
@@ -250,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-test", type=int, default=500)
     p.add_argument("--method", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scores-per-arch", type=int, default=None,
+                   help="TransferSettings.scores_per_arch (default: its default, as the route uses)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     logging.getLogger("hwgpt").setLevel(logging.WARNING)
