@@ -180,3 +180,46 @@ def test_import_records_regimes_per_file_and_fits_skip_them(upstream, tmp_path):
     assert off["drift"]["series"] == {}
     assert not hwgptbench.observations(tmp_path / "off", "s", "rtx2080", "latency")["flags"].str.contains(
         DRIFT_FLAG).any()
+
+
+# ------------------------------------------------ shared per-arch state (hwgpt.surrogates.shared_state)
+def test_pit_inverts_the_sampling_quantile_function_tails_included():
+    from hwgpt.surrogates.distribution import inverse_cdf
+    from hwgpt.surrogates.shared_state import pit
+
+    levels = np.array([0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975])
+    rng = np.random.default_rng(0)
+    q = np.sort(rng.normal(0, 1, (500, len(levels))), axis=1) + np.arange(500)[:, None]
+    u = rng.uniform(0.001, 0.999, 500)
+    assert pit(levels, q, inverse_cdf(levels, q, u)) == pytest.approx(u, abs=1e-9)
+    with pytest.raises(InvalidInput, match="do not match"):
+        pit(levels, q[:, :3], u)
+
+
+@pytest.mark.parametrize("icc", [0.0, 0.5, 0.9])
+def test_icc_is_recovered_and_sets_the_spread_of_a_repeat_median(icc):
+    from hwgpt.surrogates.shared_state import estimate_icc, median_of_repeats_levels
+
+    rng = np.random.default_rng(1)
+    z0 = rng.standard_normal((3000, 1))
+    z = np.sqrt(icc) * z0 + np.sqrt(1 - icc) * rng.standard_normal((3000, 10))
+    groups = np.repeat(np.arange(3000), 10)
+    assert estimate_icc(z.ravel(), groups) == pytest.approx(icc, abs=0.03)
+    lo, hi = median_of_repeats_levels(icc, 10, 0.9)
+    from scipy.stats import norm
+    u_med = norm.cdf(np.median(z, axis=1))
+    assert np.mean((u_med >= lo) & (u_med <= hi)) == pytest.approx(0.9, abs=0.02)  # calibrated under the model
+    lo0, hi0 = median_of_repeats_levels(0.0, 10, 0.9)                              # independent repeats
+    if icc >= 0.5:
+        assert np.mean((u_med >= lo0) & (u_med <= hi0)) < 0.8                      # ... would under-cover
+    assert median_of_repeats_levels(1.0, 10, 0.9) == pytest.approx((0.05, 0.95), abs=0.005)
+    assert median_of_repeats_levels(0.0, 1, 0.9) == pytest.approx((0.05, 0.95), abs=0.005)
+
+
+def test_icc_bad_input():
+    from hwgpt.surrogates.shared_state import estimate_icc, median_of_repeats_levels
+
+    with pytest.raises(InvalidInput, match="repeats"):
+        estimate_icc(np.zeros(3), np.arange(3))
+    with pytest.raises(InvalidInput, match="icc"):
+        median_of_repeats_levels(1.5, 10, 0.9)
