@@ -85,6 +85,8 @@ def blocks(page: Path) -> list[Block]:
         prev = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         marker = NO_RUN.match(prev)
         reason = marker.group("reason").strip() if marker else None
+        if reason is None and "no-run" in m.group("info"):  # ```{.python .no-run}: not run, but it names no reason
+            reason = ""
         out.append(Block(page, start + 1, lang, "\n".join(body) + "\n", reason))
         i += 1
     return out
@@ -118,9 +120,11 @@ def test_parser_handles_markers_and_nesting(tmp_path: Path) -> None:
         "text\n<!-- no-run: needs a GPU -->\n\n```python\nraise SystemExit\n```\n"
         "````markdown\n```python\nnot a block\n```\n````\n"
         "- item\n\n  ```py\n  x = 1\n  ```\n"
+        "```{.python .no-run}\ny = 2\n```\n"
     )
     got = blocks(page)
-    assert [(b.lang, b.no_run) for b in got] == [("python", "needs a GPU"), ("markdown", None), ("py", None)]
+    assert [(b.lang, b.no_run) for b in got] == [
+        ("python", "needs a GPU"), ("markdown", None), ("py", None), ("python", "")]
     assert got[2].code == "x = 1\n"
     assert got[2].line == 14
 
@@ -128,7 +132,8 @@ def test_parser_handles_markers_and_nesting(tmp_path: Path) -> None:
 @pytest.mark.parametrize("page", PAGES_WITH_PYTHON, ids=_id)
 def test_no_run_markers_give_a_reason(page: Path) -> None:
     bare = [b.line for b in python_blocks(page) if b.no_run is not None and not b.no_run]
-    assert not bare, f"{_id(page)}: no-run marker without a reason before the blocks at lines {bare}"
+    assert not bare, (f"{_id(page)}: the blocks at lines {bare} are marked not to run without a reason; "
+                      "put `<!-- no-run: <why> -->` on the line before the fence")
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_PYTHON, ids=_id)
