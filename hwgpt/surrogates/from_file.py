@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     def _run(args: list[str]) -> dict[str, Any]:
         return run(parse_args(args))
 
-    out = cli_main(_run, argv, what=COMMAND.split()[-1])
+    called = Path(sys.argv[0]).name  # a console entry point (hwgpt-...) names itself; else the module
+    out = cli_main(_run, argv, what=called if called.startswith("hwgpt") else COMMAND.split()[-1])
     print(json.dumps(out, indent=1, default=str))  # noqa: T201 (the command's result on stdout)
     return 0
 
