@@ -29,7 +29,7 @@ def rows() -> list[tuple[str, dict[str, list[str]], list[float], int]]:
             metrics = avail.get(scale, {}).get(device, [])
             per_scale[scale] = list(metrics)
             for metric in metrics:
-                meta = json.loads(root.joinpath(scale, device, f"{metric}.meta.json").read_text())
+                meta = json.loads(artifacts.device_dir(root, scale, device).joinpath(f"{metric}.meta.json").read_text())
                 cov.append(float(meta["report"]["coverage"]["0.9"]))
         out.append((device, per_scale, cov, len(cov)))
     return out
