@@ -1,7 +1,7 @@
 """Compare optimizers over the runs of a multirun dir: ``python -m hwgpt.search.report <multirun dir>``.
 
 Reads every ``results.json`` below the directory, groups runs by problem (scale, objectives,
-devices, noise), and per optimizer reports, as mean ± standard error over seeds:
+devices, budgets, noise), and per optimizer reports, as mean ± standard error over seeds:
 
 * **by evaluations**: the hypervolume after ``n`` evaluations, ``n`` the smallest number any run of
   the problem made (observed, and of the medians of the evaluated archs);
@@ -83,7 +83,9 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
 def problem_of(r: dict[str, Any]) -> str:
     """A short label of what was optimised: scale, objectives with devices, noise."""
     objs = ",".join(f"{k}@{r['devices'][k]}" if r["devices"].get(k) and "@" not in k else k for k in r["objectives"])
-    return f"{r['scale']}: {objs} ({'noisy' if r.get('noise', True) else 'medians'})"
+    budgets = "".join(f", {k}@{b['device']} <= {b['budget']:g}" if b.get("device") and "@" not in k
+                      else f", {k} <= {b['budget']:g}" for k, b in (r.get("constraints") or {}).items())
+    return f"{r['scale']}: {objs}{budgets} ({'noisy' if r.get('noise', True) else 'medians'})"
 
 
 def _se(x: pd.Series) -> float:
@@ -225,10 +227,21 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("multirun_dir", type=Path, help="directory holding the runs' results.json files")
     p.add_argument("--out", type=Path, default=None, help="where to write report.md/.csv/.png (default: multirun_dir)")
+    p.add_argument("--wandb", action="store_true",
+                   help="also build a W&B Report (wandb-workspaces): saved when an API key is set, otherwise "
+                        "its spec is written as report_wandb.json with the steps to publish it")
+    p.add_argument("--project", default=None, help="W&B project of the report (default: the runs' project)")
+    p.add_argument("--entity", default=None, help="W&B entity of the report (default: the runs' / your default)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    table = report(args.multirun_dir, args.out)
+    out = Path(args.out or args.multirun_dir)
+    table = report(args.multirun_dir, out)
     sys.stdout.write(to_markdown(table) + "\n")
+    if args.wandb:
+        from hwgpt.search.wandb_report import publish
+
+        publish(Path(args.multirun_dir), out, to_markdown(table), sorted(table["problem"].unique()),
+                load_runs(args.multirun_dir), args.project, args.entity)
 
 
 if __name__ == "__main__":

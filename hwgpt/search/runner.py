@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from hwgpt.benchmark import MeasurementProtocol
 from hwgpt.errors import Interrupted, InvalidInput
 from hwgpt.search.objectives import Normalization, parse_objectives
-from hwgpt.search.plots import plot_hypervolume, plot_pareto_front
+from hwgpt.search.plots import forward_settings, plot_hypervolume, plot_pareto_front
 from hwgpt.search.problem import SurrogateProblem
 from hwgpt.search.results import build_results, write_results
 from hwgpt.search.tracking import make_tracker
@@ -379,6 +379,11 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
         hwgpt.errors.Interrupted: Ctrl-C/SIGTERM, after writing the partial results and plots.
     """
     scale = resolve_scale(cfg)
+    if cfg.get("skip_finished", False):  # a study rerun: finished runs are kept (hwgpt.search.study)
+        from hwgpt.search.study import finished
+
+        if (done := finished(cfg)) is not None:
+            return done
     _check(cfg)
     name = cfg.optimizer.name
     objectives = parse_objectives(list(cfg.objectives), cfg.device.name, _devices(cfg.get("devices")))
@@ -403,6 +408,8 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
                                "it is for rs, ls, nsga2, morea and the BO optimizers")
     tracker = make_tracker(cfg.get("logger"), run_dir, _plain(cfg))
     normalization = problem.normalization(cfg.normalization.n_archs, cfg.normalization.seed)
+    tracker.start(problem.names, normalization, cfg.reference_point, problem.devices)  # live: one row per evaluation
+    callbacks = [*callbacks, tracker.on_evaluation]
     what = f"{seconds_budget / 3600:g} simulated hours" if seconds_budget else f"{n_evals} evaluations"
     log.info("search: %s on %s, objectives %s, devices %s, %s, seed %d", name, scale, problem.names,
              problem.devices, what, cfg.seed)
@@ -434,7 +441,7 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
         normalization=normalization, reference_point=cfg.reference_point, noise=cfg.noise, timing=state.timing,
         seconds=state.seconds, rounds=state.rounds, complete=complete, stopped_by=state.stopped_by,
         n_duplicates=state.n_duplicates,
-        extra={"protocol": problem.protocol.to_dict(),
+        extra={"protocol": problem.protocol.to_dict(), "forward": forward_settings(problem),
                "budget": {"n_evals": n_evals, "simulated_hours": None if seconds_budget is None
                           else seconds_budget / 3600.0}},
     )
@@ -445,12 +452,12 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
             "pareto_front": plot_pareto_front(results, run_dir / "pareto_front.png"),
             "hypervolume": plot_hypervolume(results, run_dir / "hypervolume.png"),
         }
+    tracker.log_results(results, figures)
     if not complete:
         raise Interrupted(
             f"{len(state.archs)} evaluations kept in {path} (complete: false) with the plots in {run_dir}; "
             f"continue with the same command plus resume=true hydra.run.dir={run_dir}"
         )
-    tracker.log_results(results, figures)
     n = max(1, len(state.archs))
     if results["hypervolume"] > results["hypervolume_max"]:
         log.warning("hypervolume %.4f exceeds the attainable %.4f: noisy observations fell below the "
