@@ -16,24 +16,20 @@ calibrated quantile function (heteroskedastic, long right tail). Perplexity and 
 deterministic per architecture, so their "observation" is the point prediction; their
 ``interval`` describes the surrogate's own error (split conformal on held-out residuals).
 
-Simulation hot path: an architecture's calibrated quantiles are deterministic, so they are
-computed once per (surrogate, arch) on trees compiled to numpy (:mod:`hwgpt.fast_predict`) and
-cached; a noisy draw is then an interpolation in the cached row. Draws are *keyed*: the uniform
-behind a draw is a hash (splitmix64) of ``(seed, arch id, metric@device, repeat index)``, so draws
-are independent across seeds, architectures, metrics and devices, and the same for the same key
-whether drawn alone or in a batch, in any order, in any process. Latency and energy draws of one
-arch are independent: in the measurements they come from separate runs and their per-repeat
-deviations are uncorrelated (Spearman 0.006, p = 0.68, 4004 tiny pairs; 0.019, p = 0.54, 1004 at
-S; README, "Search as a simulator"), so a joint (correlated) draw is not offered.
+Simulation hot path (:mod:`hwgpt.simulation`): an architecture's calibrated quantiles are deterministic,
+so they are computed once per (surrogate, arch) on trees compiled to numpy (:mod:`hwgpt.fast_predict`) and
+cached (:mod:`hwgpt.simulation.cache`); a noisy draw is then an interpolation in the cached row.
+Draws are *keyed* (:mod:`hwgpt.simulation.draws`): the uniform behind a draw is a hash (splitmix64) of
+``(seed, arch id, metric@device, repeat index)``, so draws are independent across seeds, architectures,
+metrics and devices, and the same for the same key whether drawn alone or in a batch, in any order, in any
+process. Latency and energy draws of one arch are independent: in the measurements they come from separate
+runs and their per-repeat deviations are uncorrelated (Spearman 0.006, p = 0.68, 4004 tiny pairs; 0.019, p =
+0.54, 1004 at S; docs, "Search as a simulator"), so a joint (correlated) draw is not offered.
 """
 
 from __future__ import annotations
 
-import bisect
-import hashlib
 import logging
-import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,268 +38,42 @@ import numpy as np
 from hwgpt import libm
 from hwgpt.errors import InvalidInput, check_float, check_int
 from hwgpt.search_space import Arch, SearchSpace
+from hwgpt.simulation.cache import BATCH_NATIVE, PENDING_MAX, QuantileTable
+from hwgpt.simulation.draws import (
+    _GOLDEN,
+    _M64,
+    _mix,
+    _mix_np,
+    draw_key,
+    keyed_uniform,
+    keyed_uniforms,
+    stream_key,
+    uniform_of,
+)
+from hwgpt.simulation.protocol import MeasurementProtocol
 from hwgpt.surrogates import artifacts
-from hwgpt.surrogates.distribution import U_EPS, inverse_cdf
+from hwgpt.surrogates.distribution import inverse_cdf
 from hwgpt.surrogates.features import FeatureSpec, arch_arrays, cost_arrays, features
 from hwgpt.surrogates.surrogate import EXACT_METRICS, POINT_METRICS, Surrogate
 
 log = logging.getLogger(__name__)
 
+# Moved into hwgpt.simulation (one concept per module); importable from here as before.
+__all__ = [
+    "ANY_DEVICE", "BATCH_NATIVE", "EVALUATORS", "METRICS", "PENDING_MAX", "Benchmark", "MeasurementProtocol",
+    "QuantileTable", "_GOLDEN", "_M64", "_Table", "_mix", "_mix_np", "draw_key", "keyed_uniform", "keyed_uniforms",
+    "stream_key", "uniform_of",
+]
+_Table = QuantileTable
+
 METRICS = ("perplexity", "accuracy", "latency", "energy", "memory", "flops", "params")
+MAX_DRAW_REPEATS = 100_000
+"""Most ``repeats`` one simulated observation may take (the median of that many draws; the paper uses 10)."""
 #: artifact directory of device-independent surrogates (perplexity, accuracy of the paper scales); not a device
 ANY_DEVICE = "any"
 EVALUATORS = ("surrogate", "live")
 
 ArchOrList = Arch | list[Arch] | tuple[Arch, ...]
-
-
-_M64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-
-
-def _mix(z: int) -> int:
-    """splitmix64's finaliser (Steele et al. 2014): a bijective 64-bit mixer."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
-
-
-def _mix_np(z: np.ndarray) -> np.ndarray:
-    """:func:`_mix` on uint64 arrays (wrapping arithmetic, bit-identical)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def stream_key(name: str) -> int:
-    """64-bit key of a draw stream (``"latency@cpu"``), stable across processes."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
-
-
-def draw_key(seed: int, arch_key: int, stream: int) -> int:
-    """64-bit key of the draws ``(seed, arch, stream)``; repeat ``r`` is :func:`uniform_of` ``(key, r)``."""
-    return _mix(_mix(_mix(((seed & _M64) + _GOLDEN) & _M64) ^ stream) ^ arch_key)
-
-
-def uniform_of(key: int, repeat: int = 0) -> float:
-    """The uniform in (0, 1) of repeat ``repeat`` under ``key``: 53 bits of a hash."""
-    return ((_mix((key + (repeat + 1) * _GOLDEN) & _M64) >> 11) + 0.5) * 2.0 ** -53
-
-
-def keyed_uniform(seed: int, arch_key: int, stream: int, repeat: int = 0) -> float:
-    """The uniform in (0, 1) behind the draw ``(seed, arch, stream, repeat)``."""
-    return uniform_of(draw_key(seed, arch_key, stream), repeat)
-
-
-def keyed_uniforms(seed: np.ndarray, arch_key: np.ndarray, stream: int, repeat: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`keyed_uniform` (broadcasting its uint64 arguments); bit-identical."""
-    with np.errstate(over="ignore"):
-        s = np.asarray(seed).astype(np.uint64) + np.uint64(_GOLDEN)
-        z = _mix_np(_mix_np(_mix_np(s) ^ np.uint64(stream)) ^ np.asarray(arch_key, dtype=np.uint64))
-        r = (np.asarray(repeat).astype(np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN)
-        z = _mix_np(z + r)
-    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
-
-
-PENDING_MAX = 1 << 16
-"""Draws computed ahead and kept per surrogate before the unused ones are dropped."""
-
-BATCH_NATIVE = 32
-"""From this many new archs at once, the cache is filled by XGBoost's batched predictor."""
-
-
-class _Table:
-    """Calibrated quantiles (fit space) of one surrogate, one cached row per architecture seen.
-
-    Rows are kept as numpy (batched draws) and as Python lists (a single draw: interpolation in
-    pure Python is ~10x cheaper than numpy on 15 numbers). Lookup is by object identity first
-    (the table keeps a reference, so ids are never reused while cached), then by value.
-    """
-
-    def __init__(self, surrogate: Surrogate, stream: str) -> None:
-        from hwgpt.fast_predict import compile_surrogate
-
-        self.surrogate = surrogate
-        self.quantiles = compile_surrogate(surrogate)
-        self.spec = surrogate.spec
-        self.levels = np.asarray(surrogate.levels, dtype=np.float64)
-        self.levels_list = self.levels.tolist()
-        self.log = surrogate.transform == "log"
-        self.noise = surrogate.observation_noise
-        self.stream = stream_key(stream)
-        self.by_value: dict[Arch, int] = {}
-        self.by_id: dict[int, int] = {}
-        self.keep: list[Arch] = []
-        self.rows: list[list[float]] = []
-        self._Q = np.empty((0, len(self.levels)))
-        self._M = np.empty(0)
-        self._keys = np.empty(0, dtype=np.uint64)
-        self.Q, self.M, self.keys = self._Q, self._M, self._keys  # views of the filled part
-        self.key_list: list[int] = []
-        self.median_list: list[float] = []
-        # Order statistics of draws computed ahead in a batch (prefetch_draws): (row, seed, repeats) ->
-        # the uniforms the draw reads. Integer hashing, so bit-identical to computing them in draw().
-        self.pending: dict[tuple[int, int, int], tuple[float, ...]] = {}
-        # Tail scales of the quantile function (see hwgpt.surrogates.distribution), per row.
-        self._lo_log = math.log(self.levels_list[1] / self.levels_list[0])
-        self._hi_log = math.log((1 - self.levels_list[-2]) / (1 - self.levels_list[-1]))
-
-    def add(self, archs: list[Arch], X: np.ndarray, keys: list[int] | None = None) -> None:
-        """Cache the rows of ``archs`` (not seen before) from their feature matrix ``X``.
-
-        Up to :data:`BATCH_NATIVE` archs go through the compiled trees (no per-call overhead);
-        larger batches through XGBoost's own predictor (~1 µs per row per booster). Both give the
-        same bits (the compiled trees sum the leaves in XGBoost's order), so a row never depends on
-        how it was computed.
-        """
-        if len(archs) >= BATCH_NATIVE:
-            Q, med_fit = self.surrogate.quantiles_and_median(X)
-        else:
-            Q, med_fit = self.quantiles(X)
-        start = len(self.rows)
-        medians = libm.exp(med_fit) if self.log else med_fit
-        keys = [int(a.id, 16) for a in archs] if keys is None else keys
-        for i, a in enumerate(archs):
-            self.by_value[a] = start + i
-            self.by_id[id(a)] = start + i
-        self.keep += archs
-        self.rows += Q.tolist()
-        self.key_list += keys
-        self.median_list += medians.tolist()
-        end = start + len(archs)
-        if end > len(self._Q):  # amortised growth: appending n rows costs O(n), not O(cache size)
-            cap = max(64, 2 * end)
-            self._Q = np.concatenate([self._Q[:start], np.empty((cap - start, self._Q.shape[1]))])
-            self._M = np.concatenate([self._M[:start], np.empty(cap - start)])
-            self._keys = np.concatenate([self._keys[:start], np.empty(cap - start, dtype=np.uint64)])
-        self._Q[start:end], self._M[start:end] = Q, medians
-        self._keys[start:end] = np.asarray(keys, dtype=np.uint64)
-        self.Q, self.M, self.keys = self._Q[:end], self._M[:end], self._keys[:end]
-
-    def lookup(self, arch: Arch) -> int | None:
-        i = self.by_id.get(id(arch))
-        if i is not None:
-            return i
-        i = self.by_value.get(arch)
-        if i is not None:  # an equal object: alias its id (and keep it alive)
-            self.by_id[id(arch)] = i
-            self.keep.append(arch)
-        return i
-
-    def value(self, i: int, u: float) -> float:
-        """Quantile function of row ``i`` at ``u``, in the metric's units (scalar path)."""
-        levels, q = self.levels_list, self.rows[i]
-        u = min(max(u, U_EPS), 1 - U_EPS)
-        if u < levels[0]:
-            y = q[0] - (q[1] - q[0]) / self._lo_log * math.log(levels[0] / u)
-        elif u > levels[-1]:
-            y = q[-1] + (q[-1] - q[-2]) / self._hi_log * math.log((1 - levels[-1]) / (1 - u))
-        else:
-            j = min(max(bisect.bisect_left(levels, u), 1), len(levels) - 1)
-            t0, t1 = levels[j - 1], levels[j]
-            y = q[j - 1] + (q[j] - q[j - 1]) * (u - t0) / (t1 - t0)
-        return math.exp(y) if self.log else y
-
-    def draw(self, i: int, seed: int, repeats: int) -> float:
-        """One observation of row ``i``: the median of ``repeats`` keyed draws."""
-        picked = self.pending.pop((i, seed, repeats), None)
-        if picked is None:
-            key = draw_key(seed, self.key_list[i], self.stream)
-            picked = self.picks(sorted([uniform_of(key, r) for r in range(repeats)]))
-        if len(picked) == 1:
-            return self.value(i, picked[0])  # the quantile function is monotone: median of Q(u) = Q(median u)
-        return 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1]))
-
-    @staticmethod
-    def picks(us: Any) -> Any:
-        """The order statistics of ``repeats`` sorted uniforms (last axis) that their median reads."""
-        if isinstance(us, np.ndarray):
-            h = us.shape[-1] // 2
-            return us[..., h:h + 1] if us.shape[-1] % 2 else us[..., h - 1:h + 1]
-        h = len(us) // 2
-        return us[h:h + 1] if len(us) % 2 else us[h - 1:h + 1]
-
-    def picked_uniforms(self, rows: np.ndarray, seeds: Any, repeats: int) -> np.ndarray:
-        """``(len(rows), 1 or 2)``: for each draw ``(rows[k], seeds[k], repeats)`` (one seed for all, or
-        one each), the order statistics of its sorted uniforms that the median reads (numpy, exact)."""
-        keys = self.keys[rows]
-        seeds = np.broadcast_to(np.asarray(seeds, dtype=np.uint64), keys.shape)[:, None]
-        r = np.arange(repeats, dtype=np.uint64)[None, :]
-        return self.picks(np.sort(keyed_uniforms(seeds, keys[:, None], self.stream, r), axis=1))
-
-    def prefetch_draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> None:
-        """Compute the uniforms of the draws ``(rows[k], seeds[k], repeats)`` in one batch (numpy)."""
-        if len(self.pending) > PENDING_MAX:  # suggestions that were never evaluated
-            self.pending.clear()
-        u = self.picked_uniforms(rows, seeds, repeats)
-        keys = zip(rows.tolist(), np.asarray(seeds, dtype=np.uint64).tolist(), [repeats] * len(rows), strict=True)
-        self.pending.update(zip(keys, map(tuple, u.tolist()), strict=True))
-
-    def draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> np.ndarray:
-        """Batched :meth:`draw`, bit-identical to it on any CPU (exp/log by the C library, see
-        :mod:`hwgpt.libm`; the interpolation in the same order of operations)."""
-        u, Qr = self.picked_uniforms(rows, seeds, repeats), self.Q[rows]
-        vals = [inverse_cdf(self.levels, Qr, u[:, k]) for k in range(u.shape[1])]
-        vals = [libm.exp(v) if self.log else v for v in vals]
-        return vals[0] if len(vals) == 1 else 0.5 * (vals[0] + vals[1])
-
-
-@dataclass(frozen=True)
-class MeasurementProtocol:
-    """What really measuring one architecture would involve, for its simulated wall-clock.
-
-    ``simulated_seconds`` of an evaluation at ``r`` repeats (``L_d``: the arch's median latency per
-    forward on device ``d``; a forward processes ``b x t`` tokens, the batch and sequence length of
-    that latency's surrogate)::
-
-        overhead_seconds
-        + sum over devices d with hardware objectives:  (warmup + r * n_d) * L_d
-        + (if perplexity or accuracy is an objective)  f * perplexity_windows * block_size / (b * t) * L_p
-
-    ``n_d`` is the number of hardware metrics measured on ``d`` (every observation of every metric
-    takes one timed forward), ``L_p`` the latency on the first device of the hardware objectives
-    (else the benchmark's default device), and ``f = r / repeats`` the share of the perplexity
-    evaluation done (1 at full fidelity).
-
-    Attributes:
-        repeats: Timed forwards per hardware metric at full fidelity (the paper: 10 latency
-            observations per architecture).
-        warmup: Untimed forwards per device before measuring.
-        perplexity_windows: Windows of ``block_size`` tokens in the perplexity/accuracy evaluation;
-            32 as ``profile.py``'s quality metric (8,192 tokens at tiny, 32,768 at S). The paper
-            does not state its budget.
-        overhead_seconds: Fixed cost per evaluation (loading, extracting the sub-network), 0 by default.
-    """
-
-    repeats: int = 10
-    warmup: int = 1
-    perplexity_windows: int = 32
-    overhead_seconds: float = 0.0
-
-    def __post_init__(self) -> None:
-        check_int("repeats", self.repeats, min=1)
-        check_int("warmup", self.warmup, min=0)
-        check_int("perplexity_windows", self.perplexity_windows, min=0)
-        check_float("overhead_seconds", self.overhead_seconds, min=0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def seconds(self, hardware: list[tuple[float, int]], quality_forward: tuple[float, float] | None,
-                repeats: int | None = None) -> float:
-        """The formula above.
-
-        Args:
-            hardware: ``(L_d, n_d)`` per device with hardware objectives (``L_d`` a float or an array).
-            quality_forward: ``(L_p, forwards of the full perplexity evaluation)``, or None without one.
-            repeats: ``r`` (None: ``self.repeats``).
-        """
-        r = self.repeats if repeats is None else check_int("repeats", repeats, min=1)
-        total = self.overhead_seconds + sum((self.warmup + r * n) * lat for lat, n in hardware)
-        if quality_forward is not None:
-            lat, forwards = quality_forward
-            total = total + (r / self.repeats) * forwards * lat
-        return float(total) if np.ndim(total) == 0 else total
 
 
 class Benchmark:
@@ -336,7 +106,7 @@ class Benchmark:
         self.artifacts_dir = artifacts_dir
         self._available = artifacts.available(artifacts_dir).get(scale, {})
         self._cache: dict[tuple[str, str], Surrogate] = {}
-        self._tables: dict[str, _Table] = {}
+        self._tables: dict[str, QuantileTable] = {}
         self._plans: dict[tuple, tuple] = {}  # simulated_seconds: metric list -> what it measures
         self._live = None
         if evaluator == "live":
@@ -525,18 +295,19 @@ class Benchmark:
         return (float(lo[0]), float(hi[0])) if single else (lo, hi)
 
     # ------------------------------------------------------------ simulation
-    def _table(self, metric: str) -> _Table:
+    def _table(self, metric: str) -> QuantileTable:
         """The cache of ``metric`` (``metric@device`` allowed); one per (device, metric)."""
         t = self._tables.get(metric)
         if t is None:
             name, device = self._surrogate_source(metric, "simulated observations")
             t = self._tables.get(f"{name}@{device}")
             if t is None:
-                t = self._tables[f"{name}@{device}"] = _Table(self.surrogate(f"{name}@{device}"), f"{name}@{device}")
+                key = f"{name}@{device}"
+                t = self._tables[key] = QuantileTable(self.surrogate(key), key)
             self._tables[metric] = t
         return t
 
-    def _rows(self, t: _Table, archs: list[Arch]) -> np.ndarray:
+    def _rows(self, t: QuantileTable, archs: list[Arch]) -> np.ndarray:
         """Row index of every arch in ``t``, computing the missing ones in one batch."""
         rows = [t.lookup(a) for a in archs]
         missing = [a for a, r in zip(archs, rows, strict=True) if r is None]
@@ -558,7 +329,7 @@ class Benchmark:
         if self._live is not None:
             return
         tables = [self._table(m) for m in metrics] if metrics is not None else list(self._tables.values())
-        by_spec: dict[FeatureSpec, list[_Table]] = {}
+        by_spec: dict[FeatureSpec, list[QuantileTable]] = {}
         for t in {id(t): t for t in tables}.values():
             by_spec.setdefault(t.spec, []).append(t)
         unique = list(dict.fromkeys(archs))
@@ -595,7 +366,7 @@ class Benchmark:
             if s.dtype.kind not in "iu" or (s.dtype.kind == "i" and (s < 0).any()) or s.dtype == bool:
                 raise InvalidInput(f"seed must be a non-negative integer (or an array of them, or a "
                                    f"numpy Generator), got {seed!r}")
-        check_int("repeats", repeats, min=1)
+        check_int("repeats", repeats, min=1, max=MAX_DRAW_REPEATS)  # each repeat is a draw: 10**12 would hang
 
     def sample_observations(self, archs: list[Arch], metric: str, seed: int | np.ndarray | np.random.Generator = 0,
                             repeats: int = 1) -> np.ndarray:
@@ -642,7 +413,7 @@ class Benchmark:
             i = int(self._rows(t, [arch])[0])
         if not t.noise:
             return t.median_list[i]
-        if type(seed) is not int or seed < 0 or type(repeats) is not int or repeats < 1:
+        if type(seed) is not int or seed < 0 or type(repeats) is not int or not 1 <= repeats <= MAX_DRAW_REPEATS:
             return float(self.sample_observations([arch], metric, seed, repeats)[0])
         return t.draw(i, seed, repeats)
 

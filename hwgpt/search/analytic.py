@@ -23,9 +23,10 @@ import numpy as np
 from scipy.stats import norm
 
 from hwgpt import cost
-from hwgpt.benchmark import MeasurementProtocol, keyed_uniform, stream_key
 from hwgpt.errors import InvalidInput
 from hwgpt.search_space import Arch, SearchSpace
+from hwgpt.simulation.draws import keyed_uniform, stream_key
+from hwgpt.simulation.protocol import MeasurementProtocol
 
 # device -> (FLOP/s, seconds per layer, seconds per head, watts at the smallest width, metrics)
 _DEVICES: dict[str, tuple[float, float, float, float, tuple[str, ...]]] = {

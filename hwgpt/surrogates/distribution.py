@@ -45,7 +45,7 @@ def inverse_cdf(levels: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray:
     t0, t1 = levels[j - 1], levels[j]
     q0 = np.take_along_axis(q, (j - 1)[:, None], axis=1)[:, 0]
     q1 = np.take_along_axis(q, j[:, None], axis=1)[:, 0]
-    # The operations and their order are those of the scalar path (hwgpt.benchmark._Table.value):
+    # The operations and their order are those of the scalar path (hwgpt.simulation.cache.QuantileTable.value):
     # + - * / round the same in numpy's vector loops as in Python, logs go through math.log.
     out = q0 + (q1 - q0) * (u - t0) / (t1 - t0)
     lo, hi = u < levels[0], u > levels[-1]
