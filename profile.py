@@ -48,7 +48,10 @@ else:
         return cli_main(run, cfg, what="profile.py")
 
     if __name__ == "__main__":
-        from hwgpt.surrogates.userdirs import device_argv
+        from hwgpt.errors import cli_argv
+        from hwgpt.profiling.device import check_profile_argv
 
-        sys.argv = device_argv(sys.argv)  # device=<a name without a config> -> device=local device.name=<name>
+        # device names checked before any file is touched; a name without a config needs new_device=true and
+        # becomes device=local device.name=<name>
+        sys.argv = cli_argv(check_profile_argv, sys.argv, what="profile.py")
         main()

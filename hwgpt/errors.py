@@ -186,6 +186,17 @@ def cli_main(run: Callable[[Any], T], cfg: Any, *, what: str) -> T:
             signal.signal(signal.SIGTERM, previous)
 
 
+def cli_argv(rewrite: Callable[[list[str]], list[str]], argv: list[str], *, what: str) -> list[str]:
+    """``rewrite(argv)`` before Hydra composes; one of our errors ends with one line (exit status 2).
+
+    For command-line checks that must run before any file is touched (device names in profile.py).
+    """
+    try:
+        return rewrite(list(argv))
+    except HwgptError as e:
+        _exit_line(f"{what}: error: {e}", 2)
+
+
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 """``OSError`` numbers :func:`cli_main` reports as one line (disk full, quota, read-only, permission)."""
 

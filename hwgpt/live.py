@@ -44,7 +44,8 @@ class LiveEvaluator:
             None: the prepared corpus of the scale's tokenizer.
 
     Raises:
-        ValueError: unknown device config; ``DeviceNotFoundError`` if that device is not present.
+        hwgpt.errors.InvalidInput: a bad argument (named, with what is allowed) or an unknown device
+            config; ``DeviceNotFoundError`` if that device is not present.
     """
 
     metrics = METRICS
@@ -57,22 +58,32 @@ class LiveEvaluator:
         import torch
         from omegaconf import OmegaConf
 
+        from hwgpt.errors import InvalidInput, check_int, check_seed
+        from hwgpt.names import check_name
         from hwgpt.profiling import device as devices
-        from hwgpt.profiling.base import Context, parse_dtype
+        from hwgpt.profiling.base import MAX_REPEATS, Context, parse_dtype
+        from hwgpt.profiling.runner import MAX_BATCH, MAX_THREADS
         from hwgpt.profiling.store import Settings
 
-        name = device or "cpu"
+        batch = check_int("batch", batch, min=1, max=MAX_BATCH)
+        if seq_len is not None:
+            seq_len = check_int("seq_len", seq_len, min=1, max=space.block_size)
+        threads = check_int("threads", threads, min=1, max=MAX_THREADS)
+        repeats = check_int("repeats", repeats, min=1, max=MAX_REPEATS)
+        seed = check_seed("seed", seed)
+        windows = check_int("windows", windows, min=1)
+        quality_batch_size = check_int("quality_batch_size", quality_batch_size, min=1)
+        parse_dtype(dtype)
+        name = check_name("device", "cpu" if device is None else device)
         path = devices.CONF_DIR / f"{name}.yaml"
         if not path.is_file():
-            raise ValueError(f"unknown device {name!r} for live evaluation; device configs: {devices.known_devices()}")
+            raise InvalidInput(f"unknown device {name!r} for live evaluation; device configs: "
+                               f"{devices.known_devices()}")
         spec = devices.DeviceSpec.from_cfg(OmegaConf.to_container(OmegaConf.load(path)))
         tdev = devices.resolve(spec)
         from hwgpt.surrogates.new_device import warn_if_other_machine  # issue 13: say when the surrogate is elsewhere
 
         warn_if_other_machine(space.name, spec, ["latency"], threads)
-        parse_dtype(dtype)
-        if repeats < 1 or threads < 1:
-            raise ValueError(f"live evaluation needs repeats >= 1 and threads >= 1, got {repeats}, {threads}")
         torch.set_num_threads(threads)
         seq = space.block_size if seq_len is None else int(seq_len)
         self.space, self.device, self.repeats = space, name, repeats

@@ -22,13 +22,22 @@ from hwgpt.supernet import DenseGPT, SuperGPT
 
 log = logging.getLogger(__name__)
 
+MAX_REPEATS = 1000
+"""Most observations per architecture a metric may take (published data: 50 for energy, 10 for latency)."""
+MAX_WARMUP = 1000
+"""Most warm-up forwards per architecture."""
+MAX_INTERLEAVE = 256
+"""Most architectures measured round-robin together."""
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def parse_dtype(name: str) -> torch.dtype:
     """``float32``/``bfloat16``/``float16`` -> torch dtype (ValueError naming the allowed ones)."""
-    if name not in DTYPES:
-        raise ValueError(f"dtype={name!r} is not supported; allowed: {sorted(DTYPES)}")
+    if not isinstance(name, str) or name not in DTYPES:
+        from hwgpt.errors import InvalidInput
+
+        raise InvalidInput(f"dtype={name!r} is not supported; allowed: {sorted(DTYPES)}")
     return DTYPES[name]
 
 

@@ -21,14 +21,16 @@ from typing import Any
 import torch
 
 from hwgpt.configs import CONF_DIR as _CONF_ROOT
+from hwgpt.errors import HwgptError, InvalidInput
+from hwgpt.names import check_name
 
 log = logging.getLogger(__name__)
 
 CONF_DIR = _CONF_ROOT / "device"
 
 
-class DeviceNotFoundError(RuntimeError):
-    """The requested device is not present on this machine."""
+class DeviceNotFoundError(HwgptError, RuntimeError):
+    """The requested device is not present on this machine (a command ends with one line naming what is)."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,11 @@ class DeviceSpec:
     match: str | None = None
 
     def __post_init__(self) -> None:
+        check_name("device", self.name)
         if self.kind == "auto":  # conf/device/local.yaml: this machine's first GPU if it has one, else its CPU
             object.__setattr__(self, "kind", "gpu" if torch.cuda.is_available() else "cpu")
         if self.kind not in ("cpu", "gpu"):
-            raise ValueError(f"device {self.name!r}: kind must be 'cpu', 'gpu' or 'auto', got {self.kind!r}")
+            raise InvalidInput(f"device {self.name!r}: kind must be 'cpu', 'gpu' or 'auto', got {self.kind!r}")
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> DeviceSpec:
@@ -60,13 +63,58 @@ class DeviceSpec:
         d.pop("default_scale", None)  # read by search.py (the scale used when none is given), not a device property
         unknown = set(d) - {"name", "kind", "description", "match"}
         if unknown:
-            raise ValueError(f"device config {d.get('name')!r}: unknown keys {sorted(unknown)}")
+            raise InvalidInput(f"device config {d.get('name')!r}: unknown keys {sorted(unknown)}; allowed: name, kind, "
+                               "description, match")
+        if "name" not in d or "kind" not in d:
+            raise InvalidInput(f"device config {d!r} needs a name and a kind (cpu, gpu or auto)")
         return cls(**d)
 
 
 def known_devices() -> list[str]:
     """Names of the device configs shipped in conf/device/."""
     return sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
+
+
+NEW_DEVICE_OPTION = "new_device"
+"""``profile.py new_device=true``: measure this machine under a name that has no ``conf/device/`` config."""
+
+
+def check_profile_argv(argv: list[str]) -> list[str]:
+    """Validate ``device=`` on profile.py's command line before Hydra composes; return the rewritten argv.
+
+    Every ``device=`` value (each of a multirun's comma-separated ones) must be a valid name
+    (:func:`hwgpt.names.check_name`). A name without a ``conf/device/<name>.yaml`` measures this
+    machine under that name (``device=local device.name=<name>``), but only when asked for with
+    ``new_device=true`` or when the user's surrogates of that name already exist: a typo
+    (``device=a10``) would otherwise start a full profiling run into the default store.
+
+    Raises:
+        InvalidInput: a bad name, or an unknown one without ``new_device=true`` (the message lists the
+            device configs and the closest one).
+    """
+    import difflib
+
+    from hwgpt.surrogates import userdirs
+
+    new = any(a.partition("=")[0].lstrip("+") == NEW_DEVICE_OPTION and a.partition("=")[2].lower() in ("true", "1")
+              for a in argv)
+    known = known_devices()
+    for a in argv[1:]:
+        key, eq, value = a.partition("=")
+        if not eq or key.lstrip("+") not in ("device", "device.name"):
+            continue
+        for name in value.split(",") if key == "device" else [value]:
+            check_name("device", name)
+        if key != "device" or "," in value or value in known or new:
+            continue
+        if any(value in devs for devs in userdirs.user_available().values()):
+            continue
+        close = difflib.get_close_matches(value, known, n=1)
+        hint = f"did you mean device={close[0]}? " if close else ""
+        raise InvalidInput(f"device={value!r} has no config in conf/device/ (known: {known}); {hint}To measure this "
+                           f"machine under the new name {value!r}, add {NEW_DEVICE_OPTION}=true "
+                           f"(or write device=local device.name={value})")
+    return userdirs.device_argv(argv)
 
 
 def cpu_model() -> str:

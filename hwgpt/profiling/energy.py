@@ -28,7 +28,8 @@ from typing import Any, Protocol
 
 import torch
 
-from hwgpt.profiling.base import Context, Metric
+from hwgpt.errors import InvalidInput, check_float, check_int
+from hwgpt.profiling.base import MAX_INTERLEAVE, MAX_REPEATS, MAX_WARMUP, Context, Metric
 from hwgpt.profiling.store import Observation
 from hwgpt.search_space import Arch
 
@@ -181,8 +182,13 @@ class EnergyMetric(Metric):
         self, repeats: int = 10, warmup: int = 2, min_seconds: float = 0.2, interleave: int = 4,
         country_iso_code: str = "DEU", sample_interval: float = 0.005,
     ) -> None:
-        if repeats < 1 or warmup < 1 or interleave < 1 or min_seconds <= 0:
-            raise ValueError("energy needs repeats >= 1, warmup >= 1, interleave >= 1, min_seconds > 0")
+        repeats = check_int("repeats", repeats, min=1, max=MAX_REPEATS)
+        warmup = check_int("metric.warmup", warmup, min=1, max=MAX_WARMUP)
+        interleave = check_int("metric.interleave", interleave, min=1, max=MAX_INTERLEAVE)
+        min_seconds = check_float("metric.min_seconds", min_seconds, min=0.0, max=3600.0)
+        if min_seconds <= 0:
+            raise InvalidInput(f"metric.min_seconds must be > 0, got {min_seconds}")
+        sample_interval = check_float("metric.sample_interval", sample_interval, min=1e-4, max=10.0)
         self.repeats, self.warmup, self.min_seconds = repeats, warmup, min_seconds
         self.interleave, self.chunk_size = interleave, interleave
         self.country_iso_code, self.sample_interval = country_iso_code, sample_interval

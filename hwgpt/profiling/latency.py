@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from hwgpt.profiling.base import Metric
+from hwgpt.errors import check_float, check_int
+from hwgpt.profiling.base import MAX_INTERLEAVE, MAX_REPEATS, MAX_WARMUP, Metric
 from hwgpt.profiling.store import Observation
 from hwgpt.search_space import Arch
 
@@ -84,9 +85,11 @@ class LatencyMetric(Metric):
         self, repeats: int = 10, warmup: int = 3, interleave: int = 4, contention_threshold: float = 0.05,
         max_retries: int = 0,
     ) -> None:
-        if repeats < 1 or warmup < 0 or interleave < 1 or max_retries < 0:
-            raise ValueError(f"latency needs repeats >= 1, warmup >= 0, interleave >= 1, max_retries >= 0; got "
-                             f"{repeats}, {warmup}, {interleave}, {max_retries}")
+        repeats = check_int("repeats", repeats, min=1, max=MAX_REPEATS)
+        warmup = check_int("metric.warmup", warmup, min=0, max=MAX_WARMUP)
+        interleave = check_int("metric.interleave", interleave, min=1, max=MAX_INTERLEAVE)
+        max_retries = check_int("metric.max_retries", max_retries, min=0, max=100)
+        contention_threshold = check_float("metric.contention_threshold", contention_threshold, min=0.0)
         self.max_retries = max_retries
         self.repeats, self.warmup, self.interleave = repeats, warmup, interleave
         self.contention_threshold = contention_threshold

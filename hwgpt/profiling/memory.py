@@ -29,7 +29,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from hwgpt import cost
-from hwgpt.profiling.base import Metric
+from hwgpt.errors import check_int
+from hwgpt.profiling.base import MAX_REPEATS, Metric
 from hwgpt.profiling.store import Observation
 from hwgpt.search_space import Arch
 
@@ -109,8 +110,7 @@ class MemoryMetric(Metric):
     outputs = ("memory",)
 
     def __init__(self, repeats: int = 1) -> None:
-        if repeats < 1:
-            raise ValueError(f"memory needs repeats >= 1, got {repeats}")
+        repeats = check_int("repeats", repeats, min=1, max=MAX_REPEATS)
         self.repeats = repeats
         self.chunk_size = 1
 

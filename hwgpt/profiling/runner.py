@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from hwgpt.errors import HwgptError, Interrupted, InvalidInput, check_float, check_int, check_seed
 from hwgpt.profiling import device as devices
-from hwgpt.profiling.base import Context, Metric, parse_dtype
+from hwgpt.profiling.base import MAX_REPEATS, Context, Metric, parse_dtype
 from hwgpt.profiling.store import Settings, Store
 from hwgpt.search_space import Arch, SearchSpace
 
@@ -58,22 +58,31 @@ def _config_dict(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
 
 
+MAX_ARCHS = 100_000
+"""Most architectures one profiling run may ask for (the published data has 10,000 per series)."""
+MAX_BATCH = 4096
+"""Largest ``batch`` (sequences per forward)."""
+MAX_THREADS = 1024
+"""Largest ``threads``."""
+
 CLAIM_LEASE = 120.0
 """Default seconds a claim stays valid without renewal (the heartbeat renews every third of it)."""
 
 
 def validate_cfg(cfg: DictConfig) -> None:
     """Check the top-level options of ``conf/profile.yaml``; errors name the option and what is allowed."""
-    check_int("n_archs", cfg.get("n_archs"), min=0)
+    check_int("n_archs", cfg.get("n_archs"), min=0, max=MAX_ARCHS)
     check_seed("seed", cfg.get("seed"))
-    check_int("batch", cfg.get("batch"), min=1)
+    check_int("batch", cfg.get("batch"), min=1, max=MAX_BATCH)
     if cfg.get("seq_len") is not None:
         check_int("seq_len", cfg.seq_len, min=1)
-    check_int("threads", cfg.get("threads"), min=1)
+    check_int("threads", cfg.get("threads"), min=1, max=MAX_THREADS)
     if "repeats" in cfg:
-        check_int("repeats", cfg.repeats, min=1)
-    check_float("store_timeout", cfg.get("store_timeout", 60), min=0.0, inclusive=False)
-    check_float("claim_lease", cfg.get("claim_lease", CLAIM_LEASE), min=1.0)
+        check_int("repeats", cfg.repeats, min=1, max=MAX_REPEATS)
+    check_float("store_timeout", cfg.get("store_timeout", 60), min=0.0, max=86400.0, inclusive=False)
+    check_float("claim_lease", cfg.get("claim_lease", CLAIM_LEASE), min=1.0, max=86400.0)
+    if not isinstance(cfg.get("new_device", False), bool):
+        raise InvalidInput(f"new_device must be true or false, got {cfg.new_device!r}")
     if cfg.get("max_seconds") is not None:
         check_float("max_seconds", cfg.max_seconds, min=0.0)
     if not isinstance(cfg.get("store"), str) or not cfg.store:

@@ -90,8 +90,8 @@ CREATE TABLE IF NOT EXISTS claims (
 """
 
 __all__ = ["OBS_COLUMNS", "SCHEMA_VERSION", "SETTINGS", "Claim", "Observation", "Settings", "Store",
-           "StoreCorruptError", "StoreError", "StoreLockedError", "StoreReadOnlyError", "StoreSchemaError",
-           "device_key"]
+           "StoreCorruptError", "StoreError", "StoreFullError", "StoreLockedError", "StoreMissingError",
+           "StoreReadOnlyError", "StoreSchemaError", "device_key"]
 
 
 class StoreLockedError(StoreError):
@@ -108,6 +108,14 @@ class StoreSchemaError(StoreError):
 
 class StoreReadOnlyError(StoreError):
     """A write to a store opened read-only (file, directory or medium not writable)."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or quota) is full: the write was rolled back, everything committed before is kept."""
+
+
+class StoreMissingError(StoreError, FileNotFoundError):
+    """No store at the path (and ``create`` was not asked for); also a ``FileNotFoundError``."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -236,7 +244,7 @@ class Store:
         self.readonly_reason: str | None = None
         if not self.path.exists():
             if not create:
-                raise FileNotFoundError(
+                raise StoreMissingError(
                     f"no measurement store at {self.path}; measurements are written by "
                     f"`python profile.py ... store={self.path}`"
                 )
@@ -340,6 +348,12 @@ class Store:
                 f"{self.path} stayed locked by another process for more than {self.timeout:.0f} s ({e}); "
                 "nothing was written. Retry, or raise store_timeout"
             ) from e
+        if "full" in str(e) or "disk I/O error" in str(e):
+            raise StoreFullError(
+                f"store {self.path} cannot be written: {e} (disk or quota full); the unfinished write was rolled "
+                "back and everything committed before is kept. Free some space (or pass store=<a path on another "
+                "disk>) and rerun the same command to resume"
+            ) from e
         if "readonly" in str(e) or "read-only" in str(e) or "unable to open" in str(e):
             raise StoreReadOnlyError(
                 f"store {self.path} cannot be written ({e}): the file, its directory or the medium is read-only; "
@@ -357,9 +371,11 @@ class Store:
             raise
         try:
             yield self._conn
-        except BaseException:
+        except BaseException as e:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.OperationalError):
+                self._raise_locked(e)  # disk full, read-only, locked: one clear StoreError
             raise
         try:
             self._conn.execute("COMMIT")
@@ -597,10 +613,20 @@ class Store:
     def merge(self, other: Path | str) -> int:
         """Copy the architectures complete in store ``other`` and missing here (one transaction).
 
-        Returns the number of ``completed`` entries copied. ``other`` is only read.
+        Returns the number of ``completed`` entries copied. ``other`` is only read (opened read-only,
+        so an empty or foreign file is refused, never turned into a store).
+
+        Raises:
+            InvalidInput: ``other`` is this store itself.
+            StoreError: ``other`` is missing, corrupt, of another schema, or not a store.
         """
         self._require_writable("merge another store into it")
-        Store(other, timeout=self.timeout).close()  # schema / corruption checks, clear errors
+        if not isinstance(other, (str, os.PathLike)) or not str(other):
+            raise InvalidInput(f"store to merge must be a file path, got {other!r}")
+        src = Path(other).expanduser()
+        if src.exists() and (src.resolve() == self.path.resolve() or os.path.samefile(src, self.path)):
+            raise InvalidInput(f"cannot merge the store {self.path} into itself (it already holds everything)")
+        Store(src, timeout=self.timeout, readonly=True).close()  # schema / corruption checks, clear errors
         fields = ("arch_id", "scale", "device", "metric", *SETTINGS)
         key = " AND ".join(f"c.{k}=s.{k}" for k in fields)
         obs_key = " AND ".join(f"o.{k}=s.{k}" for k in fields)

@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -59,7 +58,6 @@ def surrogate_class(kind: str) -> type[Surrogate]:
 
     module, _, name = KINDS[kind].partition(":")
     return getattr(importlib.import_module(module), name)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 META_SUFFIX = ".meta.json"
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -71,11 +69,14 @@ __all__ = ["MANIFEST", "ArtifactError", "ArtifactIntegrityError", "available", "
 
 
 def check_name(kind: str, name: str) -> str:
-    """Device/metric/scale names become path parts: letters, digits and ``_ . + -`` only (no ``@``)."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"invalid {kind} name {name!r}: use letters, digits and '_', '.', '+', '-' "
-                         "(it names a directory; '@' separates metric@device)")
-    return name
+    """Device/metric/scale names become path parts: :func:`hwgpt.names.check_name` (``a-z 0-9 _ -``, no ``@``).
+
+    Raises:
+        hwgpt.errors.InvalidInput: naming the name and what is allowed (also a ``ValueError``).
+    """
+    from hwgpt.names import check_name as check
+
+    return check(kind, name)
 
 
 def package_root() -> Traversable:

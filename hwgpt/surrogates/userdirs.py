@@ -94,9 +94,9 @@ def device_argv(argv: Sequence[str], conf_dir: Path | None = None) -> list[str]:
     for a in argv:
         key, eq, value = a.partition("=")
         if eq and key == "device" and value and "," not in value and not (conf_dir / f"{value}.yaml").is_file():
-            from hwgpt.surrogates.artifacts import check_name
+            from hwgpt.names import check_name
 
-            check_name("device", value)
+            check_name("device", value)  # InvalidInput before any file is touched
             out += ["device=local", f"device.name={value}"]
         else:
             out.append(a)

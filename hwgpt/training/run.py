@@ -13,9 +13,11 @@ Ctrl-C or SIGTERM saves ``checkpoints/interrupted.ckpt`` and ends with
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import os
+import re
 import signal
 import warnings
 import zipfile
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import OnExceptionCheckpoint
@@ -37,6 +40,9 @@ from hwgpt.search_space import SearchSpace
 from hwgpt.tracking import wandb_mode
 from hwgpt.training.evaluate import format_table, results_table
 from hwgpt.training.precision import PrecisionChoice, choose_precision
+
+MAX_STEPS = 10**9
+"""Most optimizer steps ``trainer.max_steps`` may ask for (a sanity bound; real runs use thousands)."""
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +119,39 @@ def check_ckpt_path(ckpt_path: Any) -> Path | None:
     if not ok:
         raise InvalidInput(f"ckpt_path={ckpt_path} is not a Lightning checkpoint (not a torch.save archive); "
                            "pass a .ckpt written by train.py (<run dir>/checkpoints/last.ckpt)")
+    load_checkpoint(path, what=f"ckpt_path={ckpt_path}")
     return path
+
+
+def load_checkpoint(path: str | Path, *, what: str | None = None) -> dict[str, Any]:
+    """Load a Lightning ``.ckpt`` with ``torch.load(weights_only=True)``: tensors and plain data only.
+
+    ``weights_only=True`` is passed explicitly, so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` in the
+    environment cannot turn it off (torch honours that variable only where the caller left
+    ``weights_only`` unset). A checkpoint that needs any other class to unpickle (a pickle payload)
+    is refused before Lightning sees it.
+
+    Raises:
+        InvalidInput: the file holds something other than tensors and plain data, or cannot be read.
+    """
+    import pickle
+
+    what = what or str(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        why = f"it needs the global {found.group(1)}" if found else " ".join(text.split())[:160]
+        raise InvalidInput(f"{what} refused: it holds objects other than tensors and plain data, which only an "
+                           f"unsafe (code-executing) load could read ({why}); load only checkpoints written by "
+                           "train.py") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise InvalidInput(f"{what} cannot be read as a checkpoint: {type(e).__name__}: {str(e)[:200]}") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise InvalidInput(f"{what} is not a Lightning checkpoint (no state_dict); pass a .ckpt written by train.py "
+                           "(<run dir>/checkpoints/last.ckpt)")
+    return ckpt
 
 
 @contextlib.contextmanager
@@ -134,8 +172,10 @@ def validate_cfg(cfg: DictConfig) -> None:
     if not isinstance(cfg.get("evaluate", True), bool):
         raise InvalidInput(f"evaluate must be true or false, got {cfg.evaluate!r}")
     trainer = cfg.get("trainer") or {}
-    if trainer.get("max_steps") is not None and trainer.max_steps != -1:
-        check_int("trainer.max_steps", trainer.max_steps, min=1)
+    if trainer.get("max_steps") is None or trainer.max_steps == -1:
+        raise InvalidInput(f"trainer.max_steps must be a number of optimizer steps >= 1 (the learning-rate schedule "
+                           f"ends there), got {trainer.get('max_steps')!r}; Lightning's -1 (unlimited) is not allowed")
+    check_int("trainer.max_steps", trainer.max_steps, min=1, max=MAX_STEPS)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -180,7 +220,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _fit(trainer: pl.Trainer, module: Any, datamodule: Any, ckpt_path: str | None, output_dir: Path) -> None:
     """``trainer.fit``; Lightning's exit on Ctrl-C/SIGTERM becomes :class:`Interrupted` with the resume command."""
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+        if ckpt_path is not None and not safe:  # a Lightning whose fit() cannot be told: check the file again now
+            load_checkpoint(ckpt_path, what=f"ckpt_path={ckpt_path}")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, **safe)
     except (SystemExit, KeyboardInterrupt) as e:
         if not trainer.interrupted and not isinstance(e, KeyboardInterrupt):
             raise

@@ -47,7 +47,7 @@ def test_latency_flags_contention(ctx: Context, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_bad_metric_arguments() -> None:
-    with pytest.raises(ValueError, match="repeats >= 1"):
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
         LatencyMetric(repeats=0)
     with pytest.raises(ValueError, match="allowed"):
         CostMetric(outputs=["latency"])
