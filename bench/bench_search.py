@@ -19,6 +19,14 @@ has perplexity and latency, else fitted).
 
 Usage: ``python bench/bench_search.py [--n-evals 500] [--bo-evals 100] [--seeds 5] [--optimizers rs,ls,...]``
 (``--micro-only``: just the hot path).
+
+``--fastpath`` (issue 19): instead of the comparison, the fast-path table: rs, nsga2, morea, ls and
+moasha on the shipped tiny surrogates at 2,000 and 7,000 evaluations (``--sizes``), side by side:
+benchmark ms/eval and optimizer ms/eval (the run's own split, as its last log line), and how the
+optimizer's cost per evaluation grows over the run: the last 500 evaluations' against the first 500's
+(wall time between evaluations minus the benchmark's share, timed around ``SurrogateProblem.observe``
+and ``prefetch``). Targets: benchmark <= 0.05 ms/eval for all five; optimizer <= 0.5 ms/eval for rs,
+nsga2, morea and ls; last/first within 1.5x. ``--json PATH`` writes the table.
 """
 
 from __future__ import annotations
@@ -97,6 +105,9 @@ def compose_cfg(overrides: list[str], run_dir: Path):
         cfg = compose("search", overrides=["logger=none", "progress=false", *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = str(run_dir)
+    from hwgpt.search.runner import resolve_scale
+
+    resolve_scale(cfg)
     return cfg
 
 
@@ -152,6 +163,81 @@ def micro() -> None:
     say()
 
 
+FAST = ("rs", "nsga2", "morea", "ls", "moasha")
+
+
+def fastpath_run(opt: str, n: int, run_dir: Path, seed: int = 0) -> dict:
+    """One run of ``opt`` with ``n`` evaluations on the shipped tiny surrogates, timed per evaluation."""
+    spent = [0.0]  # benchmark seconds so far
+    observe, prefetch = SurrogateProblem.observe, SurrogateProblem.prefetch
+
+    def timed(fn):  # noqa: ANN001, ANN202
+        def wrapper(*a, **k):  # noqa: ANN002, ANN003, ANN202
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[0] += time.perf_counter() - t0
+        return wrapper
+
+    marks: list[tuple[float, float]] = []  # (wall, benchmark seconds) at each counted evaluation
+    cfg = compose_cfg(["device=cpu", f"optimizer={opt}", f"seed={seed}", f"n_evals={n}"], run_dir)
+    if opt == "moasha":  # trials are counted when they finish; the budget is n of them
+        with open_dict(cfg):
+            cfg.budget.simulated_hours = 1e6
+            cfg.budget.max_evals = n
+    SurrogateProblem.observe, SurrogateProblem.prefetch = timed(observe), timed(prefetch)
+    try:
+        t0 = time.perf_counter()
+        res = run(cfg, callbacks=[lambda record: marks.append((time.perf_counter(), spent[0]))])
+        wall = time.perf_counter() - t0
+    finally:
+        SurrogateProblem.observe, SurrogateProblem.prefetch = observe, prefetch
+    k = len(res["history"])
+    w = min(500, k // 2)
+
+    def window(a: int, b: int) -> float:  # optimizer ms per evaluation between marks a and b
+        return 1e3 * ((marks[b][0] - marks[a][0]) - (marks[b][1] - marks[a][1])) / (b - a)
+
+    first, last = window(0, w - 1), window(k - w, k - 1)
+    tm = res["timing"]
+    return {"optimizer": opt, "n": k, "seed": seed, "benchmark_ms": 1e3 * tm["benchmark_s"] / k,
+            "optimizer_ms": 1e3 * tm["optimizer_s"] / k, "first_ms": first, "last_ms": last,
+            "last_over_first": last / first, "wall_s": wall, "hypervolume": res["hypervolume"],
+            "n_duplicates": res.get("n_duplicates", 0)}
+
+
+def fastpath(sizes: list[int], optimizers: list[str], out: Path, json_path: Path | None) -> list[dict]:
+    """The fast-path table (see the module docstring); returns its rows."""
+    import json
+    import os
+
+    rows = []
+    for opt in optimizers:
+        for n in sizes:
+            rows.append(fastpath_run(opt, n, out / f"fast_{opt}_{n}"))
+            r = rows[-1]
+            logging.getLogger(__name__).info("%s n=%d done in %.1f s", opt, n, r["wall_s"])
+    load = os.getloadavg()
+    say(f"fast path (shipped tiny surrogates, device=cpu, seed 0; load average {load[0]:.2f} {load[1]:.2f} "
+        f"{load[2]:.2f} on {os.cpu_count()} CPUs):")
+    say(f"{'optimizer':9s} {'n':>6s} {'bench ms/eval':>13s} {'opt ms/eval':>11s} {'first-500 ms':>12s} "
+        f"{'last-500 ms':>11s} {'last/first':>10s} {'wall s':>7s} {'HV':>7s}  targets")
+    for r in rows:
+        ok_b = r["benchmark_ms"] <= 0.05
+        ok_o = r["optimizer"] == "moasha" or r["optimizer_ms"] <= 0.5
+        ok_f = r["last_over_first"] <= 1.5
+        flags = ", ".join(f for f, ok in (("bench", ok_b), ("opt", ok_o), ("flat", ok_f)) if not ok)
+        say(f"{r['optimizer']:9s} {r['n']:6d} {r['benchmark_ms']:13.3f} {r['optimizer_ms']:11.3f} "
+            f"{r['first_ms']:12.3f} {r['last_ms']:11.3f} {r['last_over_first']:10.2f} {r['wall_s']:7.1f} "
+            f"{r['hypervolume']:7.4f}  {'met' if not flags else 'missed: ' + flags}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"load_average": load, "cpus": os.cpu_count(), "rows": rows}, indent=1))
+        say(f"written to {json_path}")
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-evals", type=int, default=500)
@@ -162,9 +248,17 @@ def main() -> None:
     p.add_argument("--objectives", default="perplexity,latency")
     p.add_argument("--out", type=Path, default=None, help="run dirs (default: a temporary directory)")
     p.add_argument("--micro-only", action="store_true", help="only the hot-path timings")
+    p.add_argument("--fastpath", action="store_true", help="only the fast-path table (issue 19)")
+    p.add_argument("--sizes", default="2000,7000", help="evaluations per run of the fast-path table")
+    p.add_argument("--json", type=Path, default=None, help="write the fast-path table as JSON here")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
+    if args.fastpath:
+        opts = [o for o in args.optimizers.split(",") if o in FAST] if args.optimizers != ",".join(ALL) else FAST
+        fastpath([int(x) for x in args.sizes.split(",")], list(opts),
+                 args.out or Path(tempfile.mkdtemp(prefix="bench_search_")), args.json)
+        return
     micro()
     if args.micro_only:
         return

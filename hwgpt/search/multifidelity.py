@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from syne_tune.backend.trial_status import Status
 from syne_tune.blackbox_repository.blackbox import Blackbox, ObjectiveFunctionResult
 from syne_tune.config_space import randint
 from syne_tune.stopping_criterion import StoppingCriterion
 from syne_tune.tuner_callback import TunerCallback
+from syne_tune.tuning_status import TuningStatus
 
 from hwgpt.errors import InvalidInput
 from hwgpt.search.objectives import Normalization
@@ -137,6 +139,25 @@ class _Recorder(TunerCallback):
     def on_trial_complete(self, trial: Any, result: dict[str, Any]) -> None:
         self.last[trial.trial_id] = dict(result)
         self._finish(trial.trial_id)
+
+
+class _CountingStatus(TuningStatus):
+    """Syne Tune's TuningStatus with ``num_trials_failed`` kept as a count: the Tuner asks for it on every
+    loop, and Syne Tune 0.16 answers with a scan of every trial's status (quadratic in the trials)."""
+
+    def __init__(self, metric_names: list[str]) -> None:
+        super().__init__(metric_names=metric_names)
+        self._failed = 0
+
+    def update(self, trial_status_dict: Any, new_results: Any) -> None:
+        for trial_id, (_, status) in trial_status_dict.items():
+            old = self.last_trial_status_seen.get(trial_id)
+            self._failed += int(status == Status.failed) - int(old == Status.failed)
+        super().update(trial_status_dict, new_results)
+
+    @property
+    def num_trials_failed(self) -> int:
+        return self._failed
 
 
 def _quiet_logger() -> Any:
@@ -241,6 +262,11 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
         """Syne Tune's Tuner with an event-driven clock: instead of sleeping (the simulator advances by
         real time plus ``tuner_sleep_time`` per sleep, so a simulated hour would take a real one or
         thousands of loops), jump to the next simulated event."""
+
+        def _stop_condition(self) -> bool:  # Syne Tune counts the failed trials by a scan of all trials per loop
+            if not isinstance(self.tuning_status, _CountingStatus):
+                self.tuning_status = _CountingStatus(metric_names=self.scheduler.metric_names())
+            return super()._stop_condition()
 
         def _sleep(self) -> None:
             heap = self.trial_backend._simulator_state.event_heap  # noqa: SLF001 - no public accessor

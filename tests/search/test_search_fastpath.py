@@ -127,3 +127,45 @@ def test_neighbours_change_the_architecture() -> None:
 
 def test_small_settings_cover_the_fast_searchers() -> None:
     assert {"nsga2", "morea", "ls"} <= set(SMALL)
+
+
+def test_moasha_fast_sort_equals_syne_tunes() -> None:
+    """The last item of Syne Tune's non-dominated sort, and every rung decision, on random inputs with ties."""
+    from syne_tune.optimizer.schedulers.asha import Bracket
+    from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority import NonDominatedPriority
+    from syne_tune.optimizer.schedulers.multiobjective.non_dominated_priority import (
+        compute_epsilon_net,
+        nondominated_sort,
+    )
+
+    from hwgpt.search.optimizers.moasha import FastBracket, epsilon_net_order, last_in_nondominated_sort
+
+    rng = np.random.RandomState(0)
+    for trial in range(300):
+        n, m = int(rng.randint(1, 60)), int(rng.choice([2, 3]))
+        X = rng.rand(n, m) if trial % 2 else rng.randint(0, 4, size=(n, m)).astype(float)  # integers: ties
+        assert last_in_nondominated_sort(X) == nondominated_sort(X, dim=0)[-1]
+        ranks = compute_epsilon_net(X, dim=0)
+        assert epsilon_net_order(X) == np.argsort(ranks).tolist()
+    for rf in (2, 3):
+        old = Bracket(1, 27, rf, 0, NonDominatedPriority())
+        new = FastBracket.of(Bracket(1, 27, rf, 0, NonDominatedPriority()))
+        decisions = []
+        for t in range(400):
+            metrics = {"a": float(rng.randint(0, 6)), "b": float(rng.rand())}
+            cur = int(rng.choice([1, 3, 9, 27]))
+            decisions.append(old.on_result(t, cur, dict(metrics)))
+            assert new.on_result(t, cur, dict(metrics)) == decisions[-1], t
+        assert len(set(decisions)) == 2  # both decisions happened
+
+
+def test_moasha_config_uses_the_fast_brackets(search_cfg) -> None:
+    from hydra.utils import instantiate
+
+    from hwgpt.search.optimizers.moasha import MOASHA, FastBracket
+
+    cfg = search_cfg("optimizer=moasha")
+    s = instantiate(cfg.optimizer.scheduler)(config_space=SearchSpace.from_name("tiny").to_syne_tune(),
+                                             metrics=["a", "b"], time_attr="rounds", max_t=10)
+    assert isinstance(s, MOASHA) and all(isinstance(b, FastBracket) for b in s.brackets)
+    assert [r for r, _ in s.brackets[0].rungs] == [9, 3, 1]

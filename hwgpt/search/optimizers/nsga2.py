@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.duplicate import DefaultDuplicateElimination
 from pymoo.core.problem import Problem
 from pymoo.core.repair import Repair
 from pymoo.core.termination import NoTermination
@@ -34,15 +35,33 @@ from hwgpt.search.optimizers.base import MOSearcher
 
 
 class _Canonical(Repair):
-    """Round to choice indices and replace each individual by its canonical config."""
+    """Round to choice indices and replace each individual by its canonical config (in index space:
+    inactive layer slots take the last active layer's choice, as :meth:`hwgpt.SearchSpace.to_config`)."""
 
     def __init__(self, searcher: NSGA2Searcher) -> None:
         super().__init__()
         self.searcher = searcher
 
     def _do(self, problem: Problem, X: np.ndarray, **kwargs: Any) -> np.ndarray:
+        return self.searcher.canonical_indices(np.rint(X).astype(int))
+
+
+class _NotSeen(DefaultDuplicateElimination):
+    """pymoo's duplicate elimination (within the offspring and against the population), and also
+    against every architecture suggested so far: pymoo alone re-proposed evaluated architectures
+    (2,889 duplicates answered from the history in a 3,000-evaluation run)."""
+
+    def __init__(self, searcher: NSGA2Searcher) -> None:
+        super().__init__()
+        self.searcher = searcher
+
+    def do(self, pop: Any, *args: Any, return_indices: bool = False, to_itself: bool = True) -> Any:
+        out = super().do(pop, *args, return_indices=return_indices, to_itself=to_itself)
         s = self.searcher
-        return np.array([s.encode(s.canonical(s.decode(x))) for x in np.rint(X).astype(int)], dtype=int)
+        if return_indices or not s.seen or len(out) == 0:
+            return out
+        new = [s.key(s.decode(x)) not in s.seen for x in out.get("X")]
+        return out[np.asarray(new, dtype=bool)]
 
 
 class NSGA2Searcher(MOSearcher):
@@ -77,7 +96,7 @@ class NSGA2Searcher(MOSearcher):
             crossover=SBX(prob=crossover_prob, eta=crossover_eta, vtype=float, repair=RoundingRepair()),
             mutation=PM(eta=mutation_eta, vtype=float, repair=RoundingRepair()),
             repair=_Canonical(self) if self.space else RoundingRepair(),
-            eliminate_duplicates=True,
+            eliminate_duplicates=_NotSeen(self),
         )
         self.algorithm.setup(problem, termination=NoTermination(), seed=self.random_seed, verbose=False)
         self._generation = None
@@ -92,6 +111,22 @@ class NSGA2Searcher(MOSearcher):
         old = self.algorithm.problem
         problem = Problem(n_var=old.n_var, n_obj=2, n_ieq_constr=1, xl=old.xl, xu=old.xu, vtype=int)
         self.algorithm.setup(problem, termination=NoTermination(), seed=self.random_seed, verbose=False)
+
+    def canonical_indices(self, X: np.ndarray) -> np.ndarray:
+        """Rows of choice indices in canonical form (with a ``scale``; else unchanged)."""
+        if self.space is None or "n_layer" not in self._keys:
+            return X
+        X = X.copy()
+        pos = {k: j for j, k in enumerate(self._keys)}
+        n = np.asarray(self._choices[pos["n_layer"]])[X[:, pos["n_layer"]]]
+        for field in ("n_head", "mlp_ratio"):
+            cols = [pos.get(f"{field}_{i}") for i in range(self.space.max_layers)]
+            if None in cols:
+                continue
+            last = X[np.arange(len(X)), np.asarray(cols)[n - 1]]
+            for i, c in enumerate(cols):
+                X[:, c] = np.where(i >= n, last, X[:, c])
+        return X
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         """Choice indices -> config (constant entries of the config space included)."""
