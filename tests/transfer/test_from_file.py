@@ -250,3 +250,48 @@ def test_command_line_fits_checks_and_fails_in_one_line(tmp_path: Path, home: Pa
         main([str(good), "device=cli_box3", "method=best"])
     assert e.value.code == 2 and "transfer method 'best' is unknown" in capsys.readouterr().err
     assert parse_args([str(good), "device=x", "metrics=[latency,energy]"]).metrics == ["latency", "energy"]
+
+
+def memory_rows(archs: list) -> pd.DataFrame:
+    """Peak memory in MiB, once per arch (deterministic: a repeat column tells nothing apart, so none is needed)."""
+    return pd.DataFrame([{"arch": json.dumps(a.to_dict()), "metric": "memory", "unit": "MiB", "batch": 1,
+                          "seq_len": TINY.block_size, "dtype": "float32", "device_name": "Example CPU 9000",
+                          "value": 20 + hwgpt.cost.params(a, TINY) * 4 / 2**20} for a in archs])
+
+
+def test_several_metrics_fit_together_or_not_at_all(tmp_path: Path, home: Path, archs: list) -> None:
+    both = pd.concat([rows_of(archs[:8]), memory_rows(archs[:8])], ignore_index=True)
+    m = read(write(both, tmp_path / "both.csv"))
+    assert m.metrics == ["latency", "memory"] and m.units == {"latency": "ms", "memory": "MiB"}
+    np.testing.assert_allclose(m.frame.loc[m.frame["metric"] == "memory", "value"],
+                               both.loc[both["metric"] == "memory", "value"] * 2**20)
+    out = fit_from_file(tmp_path / "both.csv", "two_metrics", metrics=["memory"])
+    assert list(out["metrics"]) == ["memory"]
+    assert hwgpt.Benchmark("tiny", device="two_metrics").available["two_metrics"] == ["memory"]
+    # a second metric with too few archs: refused before anything is fitted, the first metric is not written either
+    short = pd.concat([rows_of(archs[:8]), memory_rows(archs[:3])], ignore_index=True)
+    with pytest.raises(MeasurementsFileError, match="'memory': the file has 3 distinct archs.*needs at least 4"):
+        fit_from_file(write(short, tmp_path / "short.csv"), "short_memory")
+    assert not (home / "surrogates" / "tiny" / "short_memory").exists()
+    with pytest.raises(InvalidInput, match=r"the file has no rows of \['energy'\]"):
+        fit_from_file(tmp_path / "both.csv", "no_energy", metrics=["energy"])
+
+
+def test_the_lodo_script_writes_files_this_route_reads(tmp_path: Path, archs: list) -> None:
+    """scripts/lodo_from_file.py writes a user's file from published rows (GPU latency in ms): it reads back exactly."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    try:
+        import lodo_from_file
+    finally:
+        sys.path.pop(0)
+    s = hwgpt.SearchSpace.from_name("s")
+    pub = pd.DataFrame([{"arch_id": a.id, "arch": a.to_json(), "metric": "latency", "value": 0.01 + 1e-3 * r,
+                         "batch": 8, "seq_len": 1024, "dtype": "bfloat16", "repeat": r}
+                        for a in s.sample_unique(5, seed=2) for r in range(3)])
+    lodo_from_file.write_file(pub, "h100", tmp_path / "h100.csv")
+    m = read(tmp_path / "h100.csv")
+    assert m.scale == "s" and m.units == {"latency": "ms"} and m.device_kind == "gpu"
+    np.testing.assert_allclose(m.frame["value"], pub["value"], rtol=1e-12)
+    assert m.frame["arch_id"].tolist() == pub["arch_id"].tolist()
