@@ -5,7 +5,7 @@ One row per observation. The format (also in ``docs/guide/your-device.md``):
 =============== ========= ==================================================================================
 column          required  meaning
 =============== ========= ==================================================================================
-``arch``        yes [1]_  the architecture: JSON of :meth:`hwgpt.Arch.to_dict`
+``arch``        yes [1]_  the architecture: JSON of :meth:`hwgpt.Arch.to_dict` (in Parquet also a struct)
                           (``{"embed_dim": 384, "n_layer": 10, "n_head": [...], "mlp_ratio": [...],
                           "bias": true}``), as ``profile.py ... export=`` writes it
 ``metric``      yes       ``latency``, ``energy`` or ``memory`` (several metrics may share a file)
@@ -117,7 +117,7 @@ class Measurements:
 
     def summary(self) -> dict[str, Any]:
         """What the file holds, per metric (for logs and reports)."""
-        out: dict[str, Any] = {"file": str(self.path), "sha256": self.sha256, "scale": self.scale,
+        out: dict[str, Any] = {"file": self.path.name, "sha256": self.sha256, "scale": self.scale,
                                "device_name": self.device_name, "rows": int(len(self.frame)), "metrics": {}}
         for m in self.metrics:
             rows = self.frame[self.frame["metric"] == m]
@@ -211,6 +211,8 @@ def _arch_from_json(v: Any, row: int) -> Arch:
         raise MeasurementsFileError(f"{_where(row, 'arch')}: empty; give the JSON of hwgpt.Arch.to_dict")
     try:
         d = json.loads(v) if isinstance(v, str) else v
+        if isinstance(d, dict):  # a Parquet struct column: numpy arrays and scalars -> Python lists and values
+            d = {k: x.tolist() if hasattr(x, "tolist") else x for k, x in d.items()}
         return Arch.from_dict(d)
     except (json.JSONDecodeError, ValueError, TypeError) as e:
         raise MeasurementsFileError(f"{_where(row, 'arch')}: not an architecture ({e}); give the JSON of "
