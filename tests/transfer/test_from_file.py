@@ -62,6 +62,8 @@ def test_csv_and_parquet_read_alike_and_units_convert(tmp_path: Path, archs: lis
     np.testing.assert_allclose(a.frame["value"], b.frame["value"], rtol=1e-12)
     assert list(a.frame["arch_id"]) == [hwgpt.Arch.from_dict(json.loads(s)).id for s in df["arch"]]
     assert a.frame["repeat"].tolist() == [0, 1, 2] * 6  # repeats numbered per arch when no column gives them
+    struct = df.assign(arch=[json.loads(x) for x in df["arch"]])  # Parquet: the arch as a struct column
+    assert read(write(struct, tmp_path / "s.parquet")).frame["arch_id"].tolist() == a.frame["arch_id"].tolist()
 
 
 def test_flattened_arch_columns_equal_the_json_column(tmp_path: Path, archs: list) -> None:
