@@ -1,0 +1,126 @@
+"""The study as one command: experiment configs, bad input, resumable reruns, the report without duplicates."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from search_helpers import CONF, FAKE, OPTIMIZERS, ROOT
+
+from hwgpt.search import run
+from hwgpt.search.report import main as report_main
+from hwgpt.search.study import finished
+
+STUDIES = ("study_2obj", "study_3obj")
+
+
+def _search(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PROJECT_ROOT": str(cwd), "WANDB_MODE": "disabled"}
+    return subprocess.run([sys.executable, str(ROOT / "search.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_study_configs_sweep_every_optimizer_over_5_seeds_in_parallel(name: str) -> None:
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("search", overrides=[f"+experiment={name}"], return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+    params = cfg.hydra.sweeper.params
+    assert sorted(params.optimizer.split(",")) == OPTIMIZERS  # all 8 optimizers
+    assert params.seed.split(",") == ["0", "1", "2", "3", "4"]
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+    assert cfg.budget.simulated_hours > 0 and cfg.skip_finished is True and cfg.scale.name == "s"
+    assert cfg.hydra.sweep.subdir == "rs-seed0"  # <optimizer>-seed<s>: one fixed dir per run, reruns find it
+    assert cfg.hydra.callbacks.sweep_report.report is True
+    if name == "study_2obj":
+        assert list(cfg.objectives) == ["perplexity", "energy"] and cfg.device.name == "a100"
+    else:
+        assert list(cfg.objectives) == ["perplexity", "latency", "energy"]
+        assert dict(cfg.devices) == {"latency": "rtx2080", "energy": "a6000"}
+
+
+@pytest.mark.timeout(120)
+def test_unknown_experiment_and_optimizer_list_those_that_exist(tmp_path: Path) -> None:
+    p = _search("-m", "+experiment=study_4obj", cwd=tmp_path)
+    assert p.returncode != 0 and "study_2obj" in p.stderr and "study_3obj" in p.stderr
+    p = _search("optimizer=nsga3", cwd=tmp_path)
+    assert p.returncode != 0 and "nsga2" in p.stderr and "moasha" in p.stderr and "ehvi" in p.stderr
+    assert not (tmp_path / "outputs" / "study").exists()
+
+
+def _study_run(search_cfg, root: Path, opt: str, seed: int) -> dict:
+    over = ["optimizer.searcher.num_init_random=3"] if opt == "ls" else []
+    cfg = search_cfg(f"optimizer={opt}", f"seed={seed}", "budget.simulated_hours=0.003", "+skip_finished=true",
+                     *over, run_dir=root / f"{opt}-seed{seed}")
+    return run(cfg)
+
+
+@pytest.mark.timeout(240)
+def test_interrupted_study_rerun_keeps_finished_runs_and_reports_each_once(search_cfg, tmp_path: Path) -> None:
+    root = tmp_path / "study"
+    jobs = [(o, s) for o in ("rs", "ls") for s in (0, 1)]
+    first = {j: _study_run(search_cfg, root, *j) for j in jobs}
+    assert all(r["complete"] for r in first.values())
+    # the interruption: ls seed 1 was stopped half-way (partial results), rs seed 1 was killed before writing
+    path = root / "ls-seed1" / "results.json"
+    partial = json.loads(path.read_text())
+    half = partial["n_evals"] // 2
+    partial.update(complete=False, stopped_by="interrupted", n_evals=half, history=partial["history"][:half],
+                   hypervolume_curve=partial["hypervolume_curve"][:half],
+                   hypervolume_median_curve=partial["hypervolume_median_curve"][:half])
+    path.write_text(json.dumps(partial))
+    (root / "rs-seed1" / "results.json").unlink()
+    kept = {j: (root / f"{j[0]}-seed{j[1]}" / "results.json").stat().st_mtime_ns for j in [("rs", 0), ("ls", 0)]}
+
+    second = {j: _study_run(search_cfg, root, *j) for j in jobs}
+    for j, mtime in kept.items():  # finished runs returned as they were, not redone
+        assert (root / f"{j[0]}-seed{j[1]}" / "results.json").stat().st_mtime_ns == mtime
+        assert second[j]["history"] == first[j]["history"]
+    resumed = second[("ls", 1)]
+    assert resumed["complete"] and resumed["n_evals"] > half
+    assert resumed["history"][:half] == partial["history"]  # continued, not restarted
+    assert second[("rs", 1)]["complete"]
+
+    shutil.copytree(root / "rs-seed0", root / "rs-seed0-copy")  # the same run found twice
+    report_main([str(root)])
+    table = pd.read_csv(root / "report.csv").set_index("optimizer")
+    assert table.loc["rs", "seeds"] == 2 and table.loc["ls", "seeds"] == 2 and len(table) == 2
+
+
+def test_finished_ignores_a_different_run_in_the_dir(search_cfg, tmp_path: Path) -> None:
+    root = tmp_path / "study"
+    _study_run(search_cfg, root, "rs", 0)
+    cfg = search_cfg("optimizer=rs", "seed=0", "budget.simulated_hours=0.01", run_dir=root / "rs-seed0")
+    assert finished(cfg) is None  # another budget: not this job's run
+    cfg = search_cfg("optimizer=rs", "seed=0", "budget.simulated_hours=0.003", run_dir=root / "rs-seed0")
+    assert finished(cfg)["optimizer"] == "rs"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_study_command_end_to_end_with_the_joblib_launcher(tmp_path: Path) -> None:
+    """``python search.py -m +experiment=study_2obj`` (shrunk: fake benchmark, 2 optimizers x 2 seeds), twice."""
+    args = ["-m", "+experiment=study_2obj", "scale=tiny", "device=cpu", "objectives=[perplexity,latency]",
+            f"benchmark._target_={FAKE}", "optimizer=rs,nsga2", "seed=0,1", "budget.simulated_hours=0.003",
+            "normalization.n_archs=200", "logger=none"]
+    p = _search(*args, cwd=tmp_path)
+    root = tmp_path / "outputs" / "study" / "s_a100_energy"
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert sorted(d.name for d in root.iterdir() if d.is_dir()) == ["nsga2-seed0", "nsga2-seed1", "rs-seed0",
+                                                                     "rs-seed1"]
+    assert (root / "report.md").is_file() and "python -m hwgpt.search.report" in p.stderr + p.stdout
+    mtimes = {f: f.stat().st_mtime_ns for f in root.glob("*/results.json")}
+    p = _search(*args, cwd=tmp_path)
+    assert p.returncode == 0 and "finished earlier" in p.stderr + p.stdout
+    assert {f: f.stat().st_mtime_ns for f in root.glob("*/results.json")} == mtimes
