@@ -389,9 +389,10 @@ def _check_one_value(g: pd.DataFrame, col: str, metric: str | None, why: str = "
     if diff.any():
         j = int(np.argmax(diff.to_numpy()))
         scope = f"metric {metric!r}" if metric else "the file"
+        name = col.removesuffix("_given")  # the file's column
         raise MeasurementsFileError(
-            f"row {int(g['row'].iloc[j])} ({col!r}): {vals.iloc[j]!r} differs from {first!r} of row "
-            f"{int(g['row'].iloc[0])}; {scope} must have one {col}" + (f" ({why})" if why else "")
+            f"row {int(g['row'].iloc[j])} ({name!r}): {vals.iloc[j]!r} differs from {first!r} of row "
+            f"{int(g['row'].iloc[0])}; {scope} must have one {name}" + (f" ({why})" if why else "")
             + ("; put each device into its own file" if col == "device_name" else ""))
 
 

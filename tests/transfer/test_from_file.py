@@ -102,8 +102,8 @@ def test_unknown_and_missing_columns(tmp_path: Path, home: Path, archs: list) ->
 def test_mixed_units_in_one_metric_refused(tmp_path: Path, home: Path, archs: list) -> None:
     df = rows_of(archs[:6])
     df.loc[7, "unit"], df.loc[7, "value"] = "s", df.loc[7, "value"] / 1e3
-    _bad(df, tmp_path, r"row 8 \('unit_given'\): 's' differs from 'ms' of row 1; metric 'latency' must have one "
-                       r"unit_given \(mixed units")
+    _bad(df, tmp_path, r"row 8 \('unit'\): 's' differs from 'ms' of row 1; metric 'latency' must have one "
+                       r"unit \(mixed units")
 
 
 def test_unit_of_another_metric_refused(tmp_path: Path, home: Path, archs: list) -> None:
