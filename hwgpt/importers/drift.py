@@ -65,6 +65,9 @@ class DriftSettings:
         min_segment: Fewest archs of a regime (shorter runs cannot be told from noise or a few outliers).
         min_shift: Smallest mean log-shift between regimes that counts (0.02 = 2%).
         max_changes: At most this many change points per file.
+        majority: Exclude only when the kept regime(s) hold more than this share of the file's archs; a file
+            with no majority regime (e.g. a shared CPU node whose load wandered all along) keeps everything
+            and only records its regimes.
         exclude: Flag the rows of non-majority regimes ``drift`` (False: record the regimes only).
         folds: Folds of the cross-fitted per-series model.
         seed: Seed of the per-series model.
@@ -76,6 +79,7 @@ class DriftSettings:
     min_segment: int = 50
     min_shift: float = 0.02
     max_changes: int = 4
+    majority: float = 0.5
     exclude: bool = True
     folds: int = 5
     seed: int = 0
@@ -89,6 +93,8 @@ class DriftSettings:
             raise InvalidInput(f"drift.min_shift={self.min_shift!r}: must be >= 0")
         if int(self.max_changes) < 0:
             raise InvalidInput(f"drift.max_changes={self.max_changes!r}: must be >= 0")
+        if not 0 <= self.majority < 1:
+            raise InvalidInput(f"drift.majority={self.majority!r}: must be in [0, 1)")
         if int(self.folds) < 2:
             raise InvalidInput(f"drift.folds={self.folds!r}: must be >= 2")
 
@@ -243,6 +249,11 @@ def detect(r: np.ndarray | list[float], settings: DriftSettings | None = None) -
     for g in merged:
         g.kept = abs(g.mean - major.mean) < s.min_shift
         g.shift = g.mean - level
+    if len(kept_idx) <= s.majority * n:
+        for g in merged:
+            g.kept = True
+        return Scan(n, merged, sigma, sigma_lr, rho, threshold,
+                    f"{len(merged)} regimes, none a majority (largest {major.n} of {n} archs): nothing excluded")
     note = "" if len(merged) == 1 else (
         f"{len(merged)} regimes; kept the majority ({major.n} of {n} archs)"
         + ("" if all(g.kept for g in merged) else "; excluded " + ", ".join(
@@ -317,6 +328,16 @@ def add_flag(flags: pd.Series, mask: np.ndarray, flag: str = DRIFT_FLAG) -> pd.S
     return pd.Series(out, index=flags.index)
 
 
+def remove_flag(flags: pd.Series, flag: str = DRIFT_FLAG) -> pd.Series:
+    """``flags`` (comma-separated strings) without ``flag``."""
+    out = flags.fillna("").astype(str)
+    has = out.str.contains(flag, regex=False)
+    if has.any():
+        out = out.copy()
+        out[has] = out[has].map(lambda v: ",".join(f for f in v.split(",") if f and f != flag))
+    return out
+
+
 def scan_series(frame: pd.DataFrame, space: Any, settings: DriftSettings | None = None,
                 paths: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Scan every file of one series; return the frame with excluded rows flagged and the report.
@@ -345,11 +366,12 @@ def scan_series(frame: pd.DataFrame, space: Any, settings: DriftSettings | None 
             excluded_archs |= ex
     frame = frame.copy()
     rows = frame["arch_id"].isin(excluded_archs).to_numpy()
-    if rows.any():
-        frame["flags"] = add_flag(frame["flags"], rows)
+    old = frame["flags"].fillna("").astype(str)
+    frame["flags"] = add_flag(remove_flag(old), rows)  # a rescan replaces an earlier scan's flags
+    changed = bool((frame["flags"] != old).any())
     resid = res.set_index("arch_id")["residual"]
     kept_r = resid[~resid.index.isin(excluded_archs)]
-    report = {"archs": int(len(res)), "archs_excluded": len(excluded_archs),
+    report = {"archs": int(len(res)), "archs_excluded": len(excluded_archs), "rewritten": changed,
               "observations_excluded": int(rows.sum()), "residual_sd_kept": round(float(kept_r.std()), 5),
               "reason": ("measurement-session regimes whose mean log-residual differs from the file's majority "
                          f"regime by >= {s.min_shift} (flag '{DRIFT_FLAG}')") if excluded_archs else "",
@@ -383,7 +405,7 @@ def annotate(out: str | Path, settings: DriftSettings | None = None, progress: b
         if frame.empty:
             continue
         frame, rep = scan_series(frame, SearchSpace.from_name(scale), s, paths)
-        if rep["observations_excluded"]:
+        if rep.pop("rewritten"):
             tmp = path.with_name(path.name + f".tmp{os.getpid()}")
             frame.to_parquet(tmp, index=False, compression="zstd")
             os.replace(tmp, path)

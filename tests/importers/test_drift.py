@@ -68,6 +68,15 @@ def test_shift_below_the_floor_or_too_short_is_not_a_regime():
     assert detect(r).kept.all()
 
 
+def test_no_majority_regime_records_regimes_and_excludes_nothing():
+    r = np.random.default_rng(11).normal(0, 0.01, 3000)
+    r[1000:2000] += 0.1
+    r[2000:] -= 0.1                                          # three regimes of 1,000: none holds > 50%
+    scan = detect(r)
+    assert len(scan.regimes) == 3 and scan.kept.all() and "none a majority" in scan.note
+    assert detect(r, DriftSettings(majority=0.3)).to_dict()["n_excluded"] == 2000
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 50, 99])
 def test_short_series_are_kept_whole(n):
     r = np.random.default_rng(n).normal(0, 0.01, n)
@@ -81,8 +90,10 @@ def test_short_series_are_kept_whole(n):
 def test_shortest_scannable_series_splits_at_min_segment():
     r = np.random.default_rng(0).normal(0, 0.01, 100)
     r[:50] -= 0.3
-    scan = detect(r)
-    assert scan.change_points == [50] and int((~scan.kept).sum()) == 50
+    scan = detect(r)                                         # 50 / 50: found, but no majority to keep
+    assert scan.change_points == [50] and scan.kept.all()
+    scan = detect(r, DriftSettings(majority=0.49))
+    assert int((~scan.kept).sum()) == 50
 
 
 def test_bad_input_is_named():
@@ -134,8 +145,11 @@ def test_scan_series_flags_only_the_planted_regime_of_its_file():
     flagged = out[out["flags"].str.contains(DRIFT_FLAG)]
     assert set(flagged["run_id"]) == {"file1"} and abs(flagged["arch_id"].nunique() - 120) <= 3
     assert len(flagged) == 3 * flagged["arch_id"].nunique() == rep["observations_excluded"]
-    clean, rep0 = scan_series(_series(space, 2, 300, {}, seed=2), space)
+    stale = _series(space, 2, 300, {}, seed=2)
+    stale["flags"] = np.where(np.arange(len(stale)) < 30, f"warmup,{DRIFT_FLAG}", "")  # an earlier scan's flags
+    clean, rep0 = scan_series(stale, space)
     assert rep0["archs_excluded"] == 0 and not clean["flags"].str.contains(DRIFT_FLAG).any()
+    assert (clean["flags"][:30] == "warmup").all()
 
 
 def test_import_records_regimes_per_file_and_fits_skip_them(upstream, tmp_path):
