@@ -298,32 +298,42 @@ def save(surrogate: Surrogate, root: str | Path) -> Path:
         _recover(d)
         stage = _staging(d)
         stage.mkdir()
-        old_entries = _old_entries(d)
-        entries: dict[str, Any] = {}
-        if d.is_dir():
-            for f in sorted(d.iterdir(), key=lambda p: p.name):
-                if (not f.is_file() or f.name == MANIFEST or _is_tmp(f.name) or f.name.startswith(f"{metric}.")):
-                    continue
-                try:
-                    os.link(f, stage / f.name)  # never modified in place (replaced by _write), so sharing is safe
-                except OSError:
-                    shutil.copy2(f, stage / f.name)
-                entries[f.name] = old_entries.get(f.name) or _entry((stage / f.name).read_bytes())
-        files = {}
-        for role, (ext, data) in surrogate.model_files().items():
-            name = f"{metric}.{role}.{ext}"
-            _write(stage / name, data)
-            files[role] = {"name": name, "sha256": _sha(data), "bytes": len(data)}
-            entries[name] = _entry(data)
-        meta.update({"schema_version": SCHEMA_VERSION, "kind": surrogate.kind, "files": files})
-        meta_bytes = json.dumps(meta, indent=1, sort_keys=True, default=str).encode()
-        _write(stage / f"{metric}{META_SUFFIX}", meta_bytes)
-        entries[f"{metric}{META_SUFFIX}"] = _entry(meta_bytes)
-        manifest = {"manifest_version": MANIFEST_VERSION, "files": dict(sorted(entries.items()))}
-        _write(stage / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
-        _fsync_dir(stage)
+        try:
+            _fill(stage, d, surrogate, metric)
+        except Exception:  # a write failed (disk full, read-only): the previous generation stays as it was
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
         _switch(stage, d)
     return d / f"{metric}{META_SUFFIX}"
+
+
+def _fill(stage: Path, d: Path, surrogate: Surrogate, metric: str) -> None:
+    """Write the new generation into ``stage``: ``d``'s other files, the new model files, metadata, manifest."""
+    meta = surrogate.meta
+    old_entries = _old_entries(d)
+    entries: dict[str, Any] = {}
+    if d.is_dir():
+        for f in sorted(d.iterdir(), key=lambda p: p.name):
+            if (not f.is_file() or f.name == MANIFEST or _is_tmp(f.name) or f.name.startswith(f"{metric}.")):
+                continue
+            try:
+                os.link(f, stage / f.name)  # never modified in place (replaced by _write), so sharing is safe
+            except OSError:
+                shutil.copy2(f, stage / f.name)
+            entries[f.name] = old_entries.get(f.name) or _entry((stage / f.name).read_bytes())
+    files = {}
+    for role, (ext, data) in surrogate.model_files().items():
+        name = f"{metric}.{role}.{ext}"
+        _write(stage / name, data)
+        files[role] = {"name": name, "sha256": _sha(data), "bytes": len(data)}
+        entries[name] = _entry(data)
+    meta.update({"schema_version": SCHEMA_VERSION, "kind": surrogate.kind, "files": files})
+    meta_bytes = json.dumps(meta, indent=1, sort_keys=True, default=str).encode()
+    _write(stage / f"{metric}{META_SUFFIX}", meta_bytes)
+    entries[f"{metric}{META_SUFFIX}"] = _entry(meta_bytes)
+    manifest = {"manifest_version": MANIFEST_VERSION, "files": dict(sorted(entries.items()))}
+    _write(stage / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    _fsync_dir(stage)
 
 
 def _entry(data: bytes) -> dict[str, Any]:
