@@ -1,15 +1,12 @@
 """Console entry points: the commands an installed package provides, from any directory.
 
-========================  ==========================================  ===========================
-command                   what                                        same as (repository)
-========================  ==========================================  ===========================
-``hwgpt-search``          multi-objective / constrained search        ``python search.py``
-``hwgpt-profile``         measure architectures into the store        ``python profile.py``
-``hwgpt-train``           train the supernet                          ``python train.py``
-``hwgpt-fit``             fit surrogates on a store                   ``python -m hwgpt.surrogates.fit``
-``hwgpt-import``          import the published HW-GPT-Bench data      ``python -m hwgpt.importers.hwgptbench``
-``hwgpt-report``          compare the runs of a sweep                 ``python -m hwgpt.search.report``
-========================  ==========================================  ===========================
+- ``hwgpt-search``: multi-objective / constrained search (``python search.py``);
+- ``hwgpt-profile``: measure architectures into the store (``python profile.py``);
+- ``hwgpt-train``: train the supernet (``python train.py``);
+- ``hwgpt-fit``: fit surrogates on a store (``python -m hwgpt.surrogates.fit``);
+- ``hwgpt-import``: import the published HW-GPT-Bench data (``python -m hwgpt.importers.hwgptbench``);
+- ``hwgpt-report``: compare the runs of a sweep (``python -m hwgpt.search.report``);
+- ``hwgpt-device-from-file``: a new device from a measurements file (``python -m hwgpt.surrogates.from_file``).
 
 Every Hydra command composes the configs inside the package (:data:`hwgpt.configs.CONF_DIR`) and
 takes the same ``key=value`` overrides as its script; the top-level ``search.py``, ``profile.py`` and
@@ -132,3 +129,10 @@ def report() -> None:
     from hwgpt.search.report import main
 
     main()
+
+
+def device_from_file() -> None:
+    """``hwgpt-device-from-file <file.csv|.parquet> device=<name> [...]``: see docs/guide/your-device.md."""
+    from hwgpt.surrogates.from_file import main
+
+    raise SystemExit(main())

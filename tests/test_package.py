@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("hwgpt-search", "hwgpt-profile", "hwgpt-train", "hwgpt-fit", "hwgpt-import", "hwgpt-report")
+COMMANDS = ("hwgpt-search", "hwgpt-profile", "hwgpt-train", "hwgpt-fit", "hwgpt-import", "hwgpt-report",
+            "hwgpt-device-from-file")
 
 
 @pytest.fixture(scope="module")
