@@ -272,6 +272,24 @@ def test_a_plain_checkpoint_still_loads(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "no_state.ckpt")
 
 
+# --------------------------------------------------------------------------------------- import
+@pytest.mark.parametrize(("overrides", "words"), [
+    (["force=maybe"], ("force must be true or false",)),
+    (["progress=1"], ("progress",)),
+    (["include=5"], ("include must be null or a list",)),
+    (["include=[5]"], ("include",)),
+    (["drift.penalty=abc"], ("drift settings",)),
+    (["out_dir=${oc.env:HWGPT_TEST_NOPE_NOT_SET}"], ("bad config", "HWGPT_TEST_NOPE_NOT_SET")),
+])
+def test_import_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: list[str],
+                            words: tuple[str, ...]) -> None:
+    from hwgpt.importers.hwgptbench import run
+
+    cfg = _compose("import", tmp_path, f"source={tmp_path}", f"out_dir={tmp_path / 'out'}", *overrides)
+    _refused(capsys, run, cfg, *words)
+    assert not (tmp_path / "out").exists()
+
+
 # --------------------------------------------------------------------------------------- APIs
 @pytest.mark.parametrize(("kw", "words"), [
     ({"batch": 0}, "batch"), ({"batch": "8"}, "batch must be an integer"), ({"batch": -1}, "batch"),
@@ -334,6 +352,8 @@ CLI = [
     (["-m", "hwgpt.surrogates.fit", "metrics=[flops]", "store=EMPTY"], "exact"),
     (["-m", "hwgpt.surrogates.fit", "store=EMPTY"], "it is empty"),
     (["-m", "hwgpt.surrogates.fit", "settings.split.train=1.5", "store=EMPTY"], "settings.split.train"),
+    (["-m", "hwgpt.importers.hwgptbench", "source=/nonexistent-h21"], "does not exist"),
+    (["-m", "hwgpt.importers.hwgptbench", "source=EMPTY", "force=maybe"], "force"),
 ]
 if not torch.cuda.is_available():
     CLI.append((["profile.py", "device=h100"], "asks for a GPU"))

@@ -456,10 +456,22 @@ def run(cfg: Any) -> dict[str, Any]:
     if cfg.get("source") in (None, "", "???"):
         raise SourceError(f"source= is required: the path of a clone or git directory of {REPOSITORY}. "
                           f"{FETCH_HINT}")
+    from hwgpt.errors import InvalidInput  # bad options: one line from the command (issue 21)
+
+    for key in ("force", "progress"):
+        if not isinstance(cfg.get(key), bool):
+            raise InvalidInput(f"{key} must be true or false, got {cfg.get(key)!r}")
     include = cfg.get("include")
+    if include is not None and (isinstance(include, str) or not hasattr(include, "__iter__")
+                                or not all(isinstance(p, str) and p for p in include)):
+        raise InvalidInput(f"include must be null or a list of path patterns such as ['raw_results_hw/*'], "
+                           f"got {include!r}")
     drift = cfg.get("drift")
-    drift = DriftSettings(**{k: (list(v) if k == "metrics" else v) for k, v in dict(drift).items()}) \
-        if drift is not None else None
+    try:
+        drift = DriftSettings(**{k: (list(v) if k == "metrics" else v) for k, v in dict(drift).items()}) \
+            if drift is not None else None
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"drift settings: {e}") from None
     return import_all(str(cfg.source), str(cfg.out_dir), str(cfg.commit), bool(cfg.force), bool(cfg.progress),
                       None if include is None else [str(p) for p in include], drift)
 
@@ -472,11 +484,15 @@ def main() -> None:
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR),
                 config_name="import")
     def _main(cfg):
-        try:
-            run(cfg)
-        except SourceError as e:
-            log.error("%s", e)
-            raise SystemExit(2) from None
+        from hwgpt.errors import InvalidInput, cli_main
+
+        def checked(c: Any) -> dict[str, Any]:
+            try:
+                return run(c)
+            except SourceError as e:  # a missing or foreign source: a bad input like any other
+                raise InvalidInput(str(e)) from None
+
+        cli_main(checked, cfg, what="python -m hwgpt.importers.hwgptbench")
 
     _main()
 
