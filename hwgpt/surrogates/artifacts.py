@@ -267,6 +267,8 @@ def verify_dir(directory: str | Path | Traversable) -> list[str]:
         ArtifactIntegrityError: the first missing, unlisted or changed file, by name.
     """
     d = Path(directory) if isinstance(directory, (str, os.PathLike)) else directory
+    if not d.is_dir():
+        raise ArtifactError(f"artifact directory {d} does not exist (or is not a directory)")
     manifest = _read_manifest(d)
     present = sorted(f.name for f in d.iterdir() if f.is_file() and f.name != MANIFEST and not _is_tmp(f.name))
     for name in manifest["files"]:
