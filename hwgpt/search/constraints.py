@@ -478,4 +478,8 @@ def apply_to_results(results: dict[str, Any], constraints: ConstraintSet, archs:
         best = int(front[np.argmin(F[front, 0])])
         results["best"] = dict(results["history"][best])
         results["best"]["median"] = float(constraints.problem.medians([archs[best]])[names[0]][0])
+    log.info("budgets %s: %d of %d evaluations feasible as observed, %d with P >= %g%s", constraints.to_dict(),
+             results["n_feasible_observed"], n, results["n_feasible_final"], constraints.threshold,
+             f"; best {names[0]} {results['best']['objectives'][names[0]]:.6g} ({results['best']['constraints']})"
+             if "best" in results else "")
     return results

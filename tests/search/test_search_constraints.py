@@ -294,3 +294,17 @@ def test_issue_commands_run_as_typed(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr[-2000:]
         res = json.loads((out / "results.json").read_text())
         assert res["constraints"] and res["feasible_found"]
+
+
+def test_csv_log_and_report_carry_budgets(search_cfg) -> None:  # noqa: ANN001
+    import csv
+
+    from hwgpt.search.report import problem_of
+
+    cfg = search_cfg("optimizer=rs", "objectives=[perplexity,latency]", "n_evals=12", "logger=csv",
+                     f"constraints={{params:{TINY_PARAMS_BUDGET}}}")
+    res = run(cfg)
+    rows = list(csv.reader(open(Path(cfg.paths.output_dir) / "history.csv")))
+    assert rows[0] == ["n_evals", "arch", "perplexity", "latency", "params", "feasible", "p_feasible", "hypervolume"]
+    assert [r[5] == "True" for r in rows[1:]] == [e["feasible"] for e in res["history"]]
+    assert problem_of(res).startswith(f"tiny: perplexity,latency@cpu, params <= {TINY_PARAMS_BUDGET:g}")
