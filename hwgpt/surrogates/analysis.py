@@ -165,9 +165,10 @@ def run(cfg: Any) -> tuple[dict[str, Any], Benchmark]:
     metric = cfg.get("stratify")
     if metric is None:  # energy as in the paper, else the first hardware metric there is
         metric = next((m for m in ("energy", "latency", "memory") if m in bench.metrics), bench.metrics[0])
-    if cfg.n_archs < 10:
-        raise ValueError(f"n_archs must be >= 10, got {cfg.n_archs}")
-    summary = analyse(bench, metric, int(cfg.n_archs), int(cfg.seed), Path(str(cfg.paths.output_dir)))
+    from hwgpt.errors import check_int, check_seed
+
+    n_archs = check_int("n_archs", cfg.n_archs, min=10, max=1_000_000)
+    summary = analyse(bench, metric, n_archs, check_seed("seed", cfg.seed), Path(str(cfg.paths.output_dir)))
     return summary, bench
 
 
@@ -179,7 +180,9 @@ def main() -> None:
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR),
                 config_name="analysis")
     def _main(cfg):
-        run(cfg)
+        from hwgpt.errors import cli_main
+
+        cli_main(run, cfg, what="python -m hwgpt.surrogates.analysis")
 
     _main()
 
