@@ -216,7 +216,7 @@ def plot_hypervolume(results: Mapping[str, Any], path: Path) -> Path:
         zoom(ax, ys, ys, [x] * len(ys), hv_max=hv_max)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("hypervolume [normalised units]")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
     fig.suptitle(_title(results, " vs ".join(results["objectives"])), fontsize=10)
     fig.savefig(path, dpi=110)
     return Path(path)

@@ -7,10 +7,10 @@ and ends with the comparison report (:mod:`hwgpt.search.report`) of that directo
 
 Resumable: with ``skip_finished: true`` (set by the study configs) a job whose run dir already holds a
 complete ``results.json`` for the same problem, optimizer, seed and budget returns it at once
-(:func:`finished`); one that holds a partial one (an interrupted run, ``complete: false``) resumes it
-where the optimizer supports resuming, and starts over otherwise (MOASHA; a run killed before it wrote
-anything). Rerunning the command after Ctrl-C or SIGKILL therefore redoes only what is missing, and the
-report counts every run once.
+(:func:`finished`); one that holds a partial one (an interrupted run, ``complete: false``), or only the
+journal ``history.jsonl`` of a run killed mid-way (SIGKILL, OOM), resumes it where the optimizer supports
+resuming, and starts over otherwise (MOASHA). Rerunning the command after Ctrl-C or SIGKILL therefore
+redoes only what is missing, and the report counts every run once.
 
 :class:`SweepReport` is the Hydra callback that ends every multirun of ``search.py`` (conf/hydra/default.yaml):
 it says where the sweep went and how to compare its runs, and with ``report: true`` (the studies) writes
@@ -48,6 +48,7 @@ def finished(cfg: DictConfig) -> dict[str, Any] | None:
     """
     path = Path(cfg.paths.output_dir) / "results.json"
     if not path.is_file():
+        _resume_from_journal(cfg)
         return None
     try:
         prev = json.loads(path.read_text())
@@ -77,6 +78,23 @@ def finished(cfg: DictConfig) -> dict[str, Any] | None:
         with open_dict(cfg):
             cfg.resume = True
     return None
+
+
+def _resume_from_journal(cfg: DictConfig) -> None:
+    """No results.json, but the journal of a run killed mid-way (``history.jsonl``, SIGKILL/OOM): resume it."""
+    journal = Path(cfg.paths.output_dir) / "history.jsonl"
+    if "scheduler" in cfg.optimizer or not journal.is_file():
+        return
+    try:
+        with journal.open() as f:
+            header, n = json.loads(f.readline() or "{}"), sum(1 for _ in f)
+    except (OSError, json.JSONDecodeError):
+        return
+    if n and header.get("optimizer") == cfg.optimizer.name and header.get("seed") == cfg.seed:
+        log.info("%s, seed %s: resuming the run killed after %d evaluations (%s)", cfg.optimizer.name, cfg.seed, n,
+                 journal)
+        with open_dict(cfg):
+            cfg.resume = True
 
 
 def sweep_dir_of(config: DictConfig) -> Path:

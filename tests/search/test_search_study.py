@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -67,12 +68,13 @@ def _study_run(search_cfg, root: Path, opt: str, seed: int) -> dict:
 
 
 @pytest.mark.timeout(240)
-def test_interrupted_study_rerun_keeps_finished_runs_and_reports_each_once(search_cfg, tmp_path: Path) -> None:
+def test_interrupted_study_rerun_keeps_finished_runs_and_reports_each_once(search_cfg, tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
     root = tmp_path / "study"
     jobs = [(o, s) for o in ("rs", "ls") for s in (0, 1)]
     first = {j: _study_run(search_cfg, root, *j) for j in jobs}
     assert all(r["complete"] for r in first.values())
-    # the interruption: ls seed 1 was stopped half-way (partial results), rs seed 1 was killed before writing
+    # the interruption: ls seed 1 was stopped half-way by Ctrl-C (partial results)
     path = root / "ls-seed1" / "results.json"
     partial = json.loads(path.read_text())
     half = partial["n_evals"] // 2
@@ -81,9 +83,18 @@ def test_interrupted_study_rerun_keeps_finished_runs_and_reports_each_once(searc
                    hypervolume_median_curve=partial["hypervolume_median_curve"][:half])
     path.write_text(json.dumps(partial))
     (root / "rs-seed1" / "results.json").unlink()
-    kept = {j: (root / f"{j[0]}-seed{j[1]}" / "results.json").stat().st_mtime_ns for j in [("rs", 0), ("ls", 0)]}
+    (root / "rs-seed1" / "history.jsonl").unlink(missing_ok=True)  # killed before its first evaluation
+    # ls seed 0 was SIGKILLed mid-way: no results.json, only the first half of its journal
+    journal = root / "ls-seed0" / "history.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[: 1 + half]))
+    (root / "ls-seed0" / "results.json").unlink()
+    kept = {j: (root / f"{j[0]}-seed{j[1]}" / "results.json").stat().st_mtime_ns for j in [("rs", 0)]}
 
+    caplog.set_level(logging.INFO, logger="hwgpt.search.study")
     second = {j: _study_run(search_cfg, root, *j) for j in jobs}
+    assert "ls, seed 1: resuming the interrupted run" in caplog.text
+    assert f"ls, seed 0: resuming the run killed after {half} evaluations" in caplog.text
     for j, mtime in kept.items():  # finished runs returned as they were, not redone
         assert (root / f"{j[0]}-seed{j[1]}" / "results.json").stat().st_mtime_ns == mtime
         assert second[j]["history"] == first[j]["history"]
@@ -91,6 +102,8 @@ def test_interrupted_study_rerun_keeps_finished_runs_and_reports_each_once(searc
     assert resumed["complete"] and resumed["n_evals"] > half
     assert resumed["history"][:half] == partial["history"]  # continued, not restarted
     assert second[("rs", 1)]["complete"]
+    killed = second[("ls", 0)]
+    assert killed["complete"] and killed["history"][:half] == first[("ls", 0)]["history"][:half]
 
     shutil.copytree(root / "rs-seed0", root / "rs-seed0-copy")  # the same run found twice
     report_main([str(root)])
