@@ -377,3 +377,90 @@ def test_commands_end_bad_input_with_one_line(tmp_path: Path, args: list[str], w
     assert "Traceback" not in out and word in out, out[-2000:]
     assert len([ln for ln in res.stderr.splitlines() if "error" in ln.lower()]) == 1, res.stderr[-2000:]
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "home").exists()
+
+
+# --------------------------------------------------------------------------------------- properties
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+BIG = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=80),
+                st.lists(st.integers(), max_size=3))
+
+
+@pytest.mark.slow
+@BIG
+@given(st.one_of(st.text(max_size=100), ANY))
+def test_property_a_name_is_accepted_exactly_when_it_is_safe_as_a_path_part(value: Any) -> None:
+    try:
+        out = check_name("device", value)
+    except InvalidInput as e:
+        assert "a-z, 0-9" in str(e)
+        return
+    assert out == value and out.isascii() and "/" not in out and "\\" not in out and out not in (".", "..")
+    assert 1 <= len(out) <= 64 and out == out.lower() and "@" not in out and out.strip() == out
+
+
+@pytest.mark.slow
+@BIG
+@given(st.text(max_size=30), st.booleans())
+def test_property_profile_device_argv_only_passes_names(value: str, new: bool) -> None:
+    argv = ["profile.py", f"device={value}"] + (["new_device=true"] if new else [])
+    try:
+        out = check_profile_argv(argv)
+    except InvalidInput:
+        return
+    for a in out:
+        key, _, v = a.partition("=")
+        if key in ("device", "device.name"):
+            assert all(is_name(x) for x in v.split(","))
+
+
+@pytest.mark.slow
+@BIG
+@given(st.dictionaries(st.sampled_from(["train", "calibration", "test", "other"]), ANY, max_size=4),
+       ANY, ANY)
+def test_property_fit_settings_are_valid_or_refused(split: dict[str, Any], max_archs: Any, seed: Any) -> None:
+    from hwgpt.surrogates.fit import FitSettings
+
+    try:
+        s = FitSettings(split=split, max_archs=max_archs, seed=seed)
+    except InvalidInput:
+        return
+    assert set(s.split) == {"train", "calibration", "test"} and abs(sum(s.split.values()) - 1) <= 1e-6
+    assert all(0 < v < 1 for v in s.split.values()) and (s.max_archs is None or s.max_archs >= 5)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@BIG
+@given(st.one_of(st.integers(min_value=-10, max_value=10**15), ANY))
+def test_property_sample_observation_repeats_bounded_or_refused(repeats: Any) -> None:
+    import math
+
+    if "b" not in _BENCH:
+        _BENCH["b"] = hwgpt.Benchmark("tiny", "cpu")
+    bench = _BENCH["b"]
+    try:
+        v = bench.sample_observation(bench.space.smallest(), "latency", seed=0, repeats=repeats)
+    except InvalidInput:
+        return
+    assert math.isfinite(v) and v > 0 and isinstance(repeats, int) and 1 <= repeats <= 100_000
+
+
+_BENCH: dict[str, Any] = {}
+
+
+@pytest.mark.slow
+@BIG
+@given(ANY, ANY)
+def test_property_live_evaluator_sizes_valid_or_refused(batch: Any, seq_len: Any) -> None:
+    from hwgpt.live import LiveEvaluator
+
+    try:
+        ev = LiveEvaluator(hwgpt.SearchSpace.from_name("tiny"), batch=batch, seq_len=seq_len)
+    except InvalidInput:
+        return
+    finally:
+        torch.set_num_threads(1)
+    assert 1 <= ev.ctx.settings.batch <= 4096 and 1 <= ev.ctx.settings.seq_len <= 256
