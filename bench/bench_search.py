@@ -20,6 +20,10 @@ has perplexity and latency, else fitted).
 Usage: ``python bench/bench_search.py [--n-evals 500] [--bo-evals 100] [--seeds 5] [--optimizers rs,ls,...]``
 (``--micro-only``: just the hot path).
 
+``--bo-steps 25,50,100,200,400`` (issue 19): one BO step's wall time (GP fit + acquisition) of rsbo,
+lsbo and ehvi by number of observations (random archs' noisy observations; ``--override`` picks the
+problem, e.g. the paper's 3-objective case).
+
 ``--fastpath`` (issue 19): instead of the comparison, the fast-path table: rs, nsga2, morea, ls and
 moasha on the shipped tiny surrogates at 2,000 and 7,000 evaluations (``--sizes``), side by side:
 benchmark ms/eval and optimizer ms/eval (the run's own split, as its last log line), and how the
@@ -238,6 +242,44 @@ def fastpath(sizes: list[int], optimizers: list[str], out: Path, json_path: Path
     return rows
 
 
+def bo_steps(optimizers: list[str], sizes: list[int], overrides: list[str], json_path: Path | None) -> list[dict]:
+    """Wall seconds of one BO step (fit + acquisition) by number of observations (random archs, noisy)."""
+    import json
+
+    import torch
+    from omegaconf import OmegaConf
+
+    from hwgpt.search import parse_objectives as parse
+
+    rows = []
+    torch.set_num_threads(1)
+    for opt in optimizers:
+        cfg = compose_cfg([*overrides, f"optimizer={opt}"], Path(tempfile.mkdtemp(prefix="bench_bo_")))
+        devices = dict(OmegaConf.to_container(cfg.devices)) if cfg.get("devices") else {}
+        problem = SurrogateProblem(instantiate(cfg.benchmark), cfg.scale.name,
+                                   parse(list(cfg.objectives), cfg.device.name, devices), cfg.device.name, True, 0)
+        norm = problem.normalization(2000, 0)
+        for n in sizes:
+            np.random.seed(0)
+            torch.manual_seed(0)
+            s = instantiate(cfg.optimizer.searcher)(config_space=problem.space.to_syne_tune(), random_seed=0)
+            for i, a in enumerate(problem.space.sample_unique(n, seed=1)):
+                c = problem.space.to_config(a)
+                if hasattr(s, "trial_configs") and not hasattr(s, "seen"):  # Syne Tune's EHVI
+                    s.trial_configs[i] = c
+                s.on_trial_complete(i, c, norm(problem.observe(a, i)[0]).tolist())
+            t0 = time.perf_counter()
+            s._sample_next_candidate() if hasattr(s, "_sample_next_candidate") else s._suggest()  # noqa: SLF001
+            rows.append({"optimizer": opt, "observations": n, "step_s": time.perf_counter() - t0,
+                         "objectives": list(cfg.objectives), "scale": cfg.scale.name})
+            say(f"  {opt:6s} {n:5d} observations: one BO step {rows[-1]['step_s']:8.2f} s")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"load_average": __import__("os").getloadavg(), "overrides": overrides,
+                                         "rows": rows}, indent=1))
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-evals", type=int, default=500)
@@ -251,9 +293,15 @@ def main() -> None:
     p.add_argument("--fastpath", action="store_true", help="only the fast-path table (issue 19)")
     p.add_argument("--sizes", default="2000,7000", help="evaluations per run of the fast-path table")
     p.add_argument("--json", type=Path, default=None, help="write the fast-path table as JSON here")
+    p.add_argument("--bo-steps", default=None, help="observation counts: time one BO step of rsbo/lsbo/ehvi at each")
+    p.add_argument("--override", action="append", default=[], help="Hydra override for --bo-steps (repeatable)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
+    if args.bo_steps:
+        opts = [o for o in args.optimizers.split(",") if o in BO]
+        bo_steps(opts, [int(x) for x in args.bo_steps.split(",")], args.override, args.json)
+        return
     if args.fastpath:
         opts = [o for o in args.optimizers.split(",") if o in FAST] if args.optimizers != ",".join(ALL) else FAST
         fastpath([int(x) for x in args.sizes.split(",")], list(opts),
