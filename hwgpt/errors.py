@@ -21,6 +21,7 @@ import errno
 import logging
 import math
 import numbers
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -216,6 +217,7 @@ def _config_message(e: BaseException) -> str:
 
 
 def _exit_line(line: str, status: int) -> NoReturn:
+    line = re.sub(r"\s*\n\s*", " ", line.strip())  # one line, even for a multi-line message (Hydra's)
     log.error(line)
     to_terminal = [h for h in logging.getLogger().handlers
                    if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)

@@ -161,7 +161,7 @@ def test_profile_sigkill_at_random_points_then_resume_equals_an_uninterrupted_ru
 
 def _train_cmd(tmp: Path, run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, str(ROOT / "train.py"), "scale=tiny", "logger=none", "evaluate=false",
-            "trainer.max_steps=8", "callbacks.checkpoint.every_n_train_steps=1", "trainer.enable_progress_bar=false",
+            "trainer.max_steps=8", "callbacks.checkpoint.every_n_train_steps=1",
             f"hydra.run.dir={run_dir}", *extra]
 
 
