@@ -137,3 +137,46 @@ def test_study_command_end_to_end_with_the_joblib_launcher(tmp_path: Path) -> No
     p = _search(*args, cwd=tmp_path)
     assert p.returncode == 0 and "finished earlier" in p.stderr + p.stdout
     assert {f: f.stat().st_mtime_ns for f in root.glob("*/results.json")} == mtimes
+
+
+# ------------------------------------------------------------------------------------ plots of the report
+def test_time_axis_units_follow_the_range() -> None:
+    from hwgpt.search.plots import time_unit
+
+    assert time_unit(36.0) == ("seconds", 1.0)
+    assert time_unit(1800.0) == ("minutes", 60.0)
+    assert time_unit(20 * 3600.0) == ("hours", 3600.0)
+
+
+def test_units_name_the_forward_and_titles_the_device() -> None:
+    from hwgpt.search.plots import _title, label
+
+    r = {"devices": {"energy": "a100"}, "forward": {"energy": {"batch": 8, "seq_len": 1024}},
+         "optimizer": "nsga2", "scale": "s", "seed": 3}
+    assert label(r, "energy") == "energy on a100 [J per forward, 8 × 1024 tokens]"
+    assert label({**r, "forward": {}}, "energy") == "energy on a100 [J per forward]"  # older results: no batch
+    assert _title(r, "x").startswith("nsga2, s on a100, seed 3")
+
+
+def test_comparison_zooms_onto_the_band_and_counts_seeds(tmp_path: Path, monkeypatch) -> None:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from hwgpt.search.plots import plot_comparison
+
+    figs: list[Figure] = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (figs.append(self), real(self, *a, **k))[1])
+    x = np.linspace(0, 3600, 50)
+    rise = lambda top: top * (1 - np.exp(-x / 300))  # noqa: E731 - from 0 to ~top
+    curves = {"nsga2": (x, rise(0.90), np.full(50, 0.004)), "rs": (x, rise(0.87), np.full(50, 0.004))}
+    plot_comparison(curves, tmp_path / "c.png", hv_max=1.21, seeds={"nsga2": 5, "rs": 5}, noisy=curves, seconds=True)
+    (fig,) = figs
+    medians, observed = fig.axes
+    lo, hi = medians.get_ylim()
+    assert 0.5 < lo < 0.87 and 0.9 < hi < 1.0  # the band where they differ, not 0..1.21
+    assert (hi - lo) < 0.5
+    labels = [t.get_text() for t in medians.get_legend().get_texts()]
+    assert "nsga2 (5 seeds)" in labels and any("attainable maximum 1.210" in t for t in labels)
+    assert medians.get_xlabel() == "simulated time [minutes]"  # an hour of seconds reads as minutes
+    assert "noise-free" in medians.get_ylabel() and "noisy" in observed.get_ylabel()
