@@ -91,7 +91,22 @@ def size_of(root: Path, scale: str, device: str, metric: str) -> int:
     return sum(p.stat().st_size for p in (root / scale / device).glob(f"{metric}.*"))
 
 
-def refit(key: str, imp: Path, max_archs: int | None, save: bool) -> dict[str, Any]:
+def shared_state(s: Surrogate, frame: pd.DataFrame, space: SearchSpace, archs: set[str]) -> float:
+    """ICC of the normal scores of the observations of ``archs`` (hwgpt.surrogates.shared_state)."""
+    from scipy.stats import norm
+
+    from hwgpt.surrogates.shared_state import estimate_icc, pit
+
+    f = data.subsample(frame[frame["arch_id"].isin(archs)], None, 10, 0)
+    a = data.archs_of(f, space)
+    ids = list(a)
+    row = {g: i for i, g in enumerate(ids)}
+    q = s.quantiles(features(arch_arrays([a[i] for i in ids], space), space, s.spec))
+    g = f["arch_id"].to_numpy()
+    return estimate_icc(norm.ppf(pit(s.levels, q[[row[x] for x in g]], s.to_fit_space(f["value"].to_numpy()))), g)
+
+
+def refit(key: str, imp: Path, max_archs: int | None, save: bool, before_dir: Path | None = None) -> dict[str, Any]:
     scale, device, metric = key.split("/")
     space = SearchSpace.from_name(scale)
     frame = observations(imp, scale, device, metric)
@@ -100,14 +115,15 @@ def refit(key: str, imp: Path, max_archs: int | None, save: bool) -> dict[str, A
     out: dict[str, Any] = {"series": key, "archs": len(kept) + len(excluded), "kept": len(kept),
                            "excluded": len(excluded)}
     try:
-        old = artifacts.load(scale, device, metric)
+        old = artifacts.load(scale, device, metric, before_dir)
         test_old = old_test_archs(frame, space, old.meta)
         out["before"] = {"settings": {k: old.meta["report"]["settings"]["fit"][k] for k in ("max_archs",
                                                                                            "exclude_flags")},
                          "test_all": evaluate(old, frame, space, test_old),
                          "test_kept": evaluate(old, frame, space, test_old & kept),
                          "test_excluded": evaluate(old, frame, space, test_old & excluded),
-                         "bytes": size_of(Path(str(artifacts.package_root())), scale, device, metric)}
+                         "bytes": size_of(Path(str(before_dir or artifacts.package_root())), scale, device,
+                                          metric)}
     except Exception as e:  # noqa: BLE001 - a missing or unreadable shipped artifact only loses the "before"
         log.warning("%s: no shipped surrogate to compare (%s)", key, e)
     t0 = time.perf_counter()
@@ -117,13 +133,18 @@ def refit(key: str, imp: Path, max_archs: int | None, save: bool) -> dict[str, A
     s = res.surrogate
     sel = data.select(frame, space, device, metric, BASE_FLAGS + [DRIFT_FLAG])
     sub = data.subsample(sel.frame, max_archs, 10, 0)
-    test_new = data.split_archs(sorted(set(sub["arch_id"])), FitSettings().split, 0)["test"]
+    split_new = data.split_archs(sorted(set(sub["arch_id"])), FitSettings().split, 0)
+    test_new = split_new["test"]
+    icc = shared_state(s, frame, space, split_new["calibration"])
+    s.meta.setdefault("noise", {})["shared_state"] = {
+        "icc": round(icc, 4), "model": "Gaussian copula on the PIT scale (hwgpt.surrogates.shared_state)",
+        "estimated_on": f"{len(split_new['calibration'])} calibration archs"}
     s.meta["report"]["drift"] = {"excluded_archs": len(excluded), "kept_archs": len(kept),
                                  "flag": DRIFT_FLAG, "eval_excluded": None}
     after = {"fit_report_tau": res.report["kendall_tau"], "fit_report_coverage": res.report["coverage"],
              "test_kept": evaluate(s, frame, space, test_new),
              "excluded_all": evaluate(s, frame, space, excluded), "fit_seconds": round(secs, 1),
-             "max_archs": max_archs, "n_archs_fit": len(set(sub["arch_id"]))}
+             "max_archs": max_archs, "n_archs_fit": len(set(sub["arch_id"])), "icc": round(icc, 4)}
     s.meta["report"]["drift"]["eval_excluded"] = after["excluded_all"]
     with tempfile.TemporaryDirectory() as tmp:
         artifacts.save(s, Path(tmp))
@@ -143,6 +164,8 @@ def main() -> None:
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--tradeoff", default=None, help="a series to fit with 4,000 and with all archs (not saved)")
     ap.add_argument("--out", default="docs/results/published")
+    ap.add_argument("--before-dir", default=None, help="artifact root of the surrogates to compare against "
+                    "(default: the package's), e.g. an export of the previous release")
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     imp, out = Path(a.import_dir), Path(a.out)
@@ -158,7 +181,8 @@ def main() -> None:
         results.setdefault("tradeoff", {})[a.tradeoff] = rows
     else:
         for key in a.series:
-            results.setdefault("refit", {})[key] = refit(key, imp, max_archs, save=not a.no_save)
+            results.setdefault("refit", {})[key] = refit(key, imp, max_archs, not a.no_save,
+                                                         Path(a.before_dir) if a.before_dir else None)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(results, indent=1))
     shutil.move(tmp, path)

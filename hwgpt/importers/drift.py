@@ -255,7 +255,7 @@ def detect(r: np.ndarray | list[float], settings: DriftSettings | None = None) -
         return Scan(n, merged, sigma, sigma_lr, rho, threshold,
                     f"{len(merged)} regimes, none a majority (largest {major.n} of {n} archs): nothing excluded")
     note = "" if len(merged) == 1 else (
-        f"{len(merged)} regimes; kept the majority ({major.n} of {n} archs)"
+        f"{len(merged)} regimes; kept the majority regime ({len(kept_idx)} of {n} archs)"
         + ("" if all(g.kept for g in merged) else "; excluded " + ", ".join(
             f"[{g.start}, {g.stop}) at {100 * (math.exp(g.shift) - 1):+.1f}%" for g in merged if not g.kept)))
     return Scan(n, merged, sigma, sigma_lr, rho, threshold, note)

@@ -50,8 +50,8 @@ def pit(levels: np.ndarray, q: np.ndarray, y: np.ndarray) -> np.ndarray:
     lo_scale = np.maximum((q[:, 1] - q[:, 0]) / np.log(levels[1] / levels[0]), 1e-12)
     hi_scale = np.maximum((q[:, -1] - q[:, -2]) / np.log((1 - levels[-2]) / (1 - levels[-1])), 1e-12)
     below, above = y < q[:, 0], y > q[:, -1]
-    u[below] = (levels[0] * np.exp(-(q[:, 0] - y) / lo_scale))[below]
-    u[above] = (1 - (1 - levels[-1]) * np.exp(-(y - q[:, -1]) / hi_scale))[above]
+    u[below] = levels[0] * np.exp(-(q[below, 0] - y[below]) / lo_scale[below])
+    u[above] = 1 - (1 - levels[-1]) * np.exp(-(y[above] - q[above, -1]) / hi_scale[above])
     return np.clip(u, U_EPS, 1 - U_EPS)
 
 
