@@ -273,11 +273,13 @@ def bo_steps(optimizers: list[str], sizes: list[int], overrides: list[str], json
                 if hasattr(s, "trial_configs") and not hasattr(s, "seen"):  # Syne Tune's EHVI
                     s.trial_configs[i] = c
                 s.on_trial_complete(i, c, norm(problem.observe(a, i)[0]).tolist())
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             s._sample_next_candidate() if hasattr(s, "_sample_next_candidate") else s._suggest()  # noqa: SLF001
             rows.append({"optimizer": opt, "observations": n, "step_s": time.perf_counter() - t0,
+                         "step_cpu_s": time.process_time() - c0,
                          "objectives": list(cfg.objectives), "scale": cfg.scale.name})
-            say(f"  {opt:6s} {n:5d} observations: one BO step {rows[-1]['step_s']:8.2f} s")
+            say(f"  {opt:6s} {n:5d} observations: one BO step {rows[-1]['step_s']:8.2f} s "
+                f"({rows[-1]['step_cpu_s']:.2f} s CPU)")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({"load_average": __import__("os").getloadavg(), "overrides": overrides,

@@ -58,7 +58,7 @@ class LocalSearcher(MOSearcher):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.num_init_random, self.batch_size = num_init_random, batch_size
-        self._front: list[tuple[dict[str, Any], np.ndarray]] = []  # non-dominated (config, metrics), in order
+        self._front: list[tuple[dict[str, Any], np.ndarray, Any]] = []  # non-dominated (config, metrics, key)
         self._exhausted: set[Any] = set()  # keys of parents whose neighbourhood is used up
         self._batch: deque[dict[str, Any]] = deque()
         self._n_told = 0
@@ -67,7 +67,7 @@ class LocalSearcher(MOSearcher):
     @property
     def front(self) -> list[dict[str, Any]]:
         """Configs of the non-dominated observations so far (in the order they were told)."""
-        return [c for c, _ in self._front]
+        return [c for c, _, _ in self._front]
 
     def on_trial_complete(self, trial_id: int, config: dict[str, Any], metrics: list[float]) -> None:
         super().on_trial_complete(trial_id, config, metrics)
@@ -80,27 +80,28 @@ class LocalSearcher(MOSearcher):
             if not self._front or v < self._front_violation:
                 self._front, self._front_violation = [(dict(config), y)], v
                 return
+        entry = (dict(config), y, self.key(config))
         if not self._front:
-            self._front.append((dict(config), y))
+            self._front.append(entry)
             return
-        F = np.array([f for _, f in self._front])
+        F = np.array([f for _, f, _ in self._front])
         if ((F <= y).all(axis=1) & (F < y).any(axis=1)).any():
             return  # dominated: the front stays
         keep = ~((y <= F).all(axis=1) & (y < F).any(axis=1))
         self._front = [m for m, k in zip(self._front, keep.tolist(), strict=True) if k]
-        self._front.append((dict(config), y))
+        self._front.append(entry)
 
     def _draw(self) -> dict[str, Any]:
         """One suggestion from the current front (the seen set includes the batch so far)."""
         if self._n_told < self.num_init_random:
             return self.random_config()
-        parents = [c for c, _ in self._front if self.key(c) not in self._exhausted]
+        parents = [(c, k) for c, _, k in self._front if k not in self._exhausted]
         while parents:
             j = int(self.random_state.randint(len(parents)))
-            fresh = [c for c in self.neighbours(parents[j]) if self.key(c) not in self.seen]
+            fresh = [c for c in self.neighbours(parents[j][0]) if self.key(c) not in self.seen]
             if fresh:
                 return fresh[int(self.random_state.randint(len(fresh)))]
-            self._exhausted.add(self.key(parents.pop(j)))
+            self._exhausted.add(parents.pop(j)[1])
         return self.random_config()
 
     def _fill(self) -> None:
