@@ -260,7 +260,7 @@ def plot_comparison(
         zoom(ax, lows, highs, xs, hv_max=hv_max)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"hypervolume, {what} [normalised units]\n(mean ± s.e. over seeds)")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="lower right", framealpha=0.85)  # rising curves leave it empty
     fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=110)
     return Path(path)
