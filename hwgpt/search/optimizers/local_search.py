@@ -78,7 +78,7 @@ class LocalSearcher(MOSearcher):
             if self._front and v > self._front_violation:
                 return
             if not self._front or v < self._front_violation:
-                self._front, self._front_violation = [(dict(config), y)], v
+                self._front, self._front_violation = [(dict(config), y, self.key(config))], v
                 return
         entry = (dict(config), y, self.key(config))
         if not self._front:
