@@ -214,3 +214,18 @@ def test_ehvi_fast_partitioning_scores_as_syne_tunes() -> None:
     assert PARTITIONINGS["exact"]() is NondominatedPartitioning
     with pytest.raises(InvalidInput, match="partitioning"):
         EHVISearcher(SearchSpace.from_name("tiny").to_syne_tune(), partitioning="quick")
+
+
+def test_fast_nondominated_priority_equals_syne_tunes() -> None:
+    """morea's population ranking: every priority equal to Syne Tune's, on random inputs with ties."""
+    from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority import NonDominatedPriority
+
+    from hwgpt.search.optimizers.moasha import FastNonDominatedPriority
+
+    rng = np.random.RandomState(3)
+    for trial in range(300):
+        n, m = int(rng.randint(1, 40)), int(rng.choice([2, 3]))
+        X = rng.rand(n, m) if trial % 2 else rng.randint(0, 4, size=(n, m)).astype(float)
+        assert FastNonDominatedPriority()(X).tolist() == NonDominatedPriority()(X).tolist()
+    s = MOREA(SearchSpace.from_name("tiny").to_syne_tune(), scale="tiny", random_seed=0)
+    assert isinstance(s._multiobjective_priority, FastNonDominatedPriority)

@@ -9,7 +9,9 @@ every architecture suggested so far (up to ``max_tries``); everything else is Sy
 Fast path (issue 19): the initial population is sampled in one numpy draw per hyperparameter
 (from the searcher's seeded generator; Syne Tune 0.16 samples it from numpy's global one), and
 offspring come ``batch_size`` at a time, each batch bred from the population as it is when the
-batch starts (what Syne Tune's MOREA does with ``batch_size`` trials pending). The runner
+batch starts (what Syne Tune's MOREA does with ``batch_size`` trials pending); the population is
+ranked after every result with the same priorities as Syne Tune's ``NonDominatedPriority``, computed
+in ``O(n log n)`` (:class:`~hwgpt.search.optimizers.moasha.FastNonDominatedPriority`). The runner
 evaluates the initial population and each batch of offspring ahead in one call
 (:meth:`MOREA.upcoming`). ``batch_size=1`` is Syne Tune's sequential algorithm.
 
@@ -30,6 +32,7 @@ from syne_tune.optimizer.schedulers.searchers.regularized_evolution import mutat
 
 from hwgpt.errors import InvalidInput
 from hwgpt.search.optimizers.base import RandomBuffer, canonical_key
+from hwgpt.search.optimizers.moasha import FastNonDominatedPriority
 from hwgpt.search_space import SearchSpace
 
 
@@ -46,6 +49,7 @@ class MOREA(MultiObjectiveRegularizedEvolution):
 
     def __init__(self, config_space: dict[str, Any], scale: str, max_tries: int = 50, batch_size: int = 1,
                  **kwargs: Any) -> None:
+        kwargs.setdefault("multiobjective_priority", FastNonDominatedPriority())  # Syne Tune's default, faster
         super().__init__(config_space, **kwargs)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be an int >= 1, got {batch_size!r}")
