@@ -131,8 +131,11 @@ def regret(out: Path, optimizers: list[str], scales: list[str], seeds: tuple[int
             n = max(CHECKPOINTS) if opt in LONG else CHECKPOINTS[0]
             for seed in seeds:
                 path = out / "runs" / f"regret_{scale}_{opt}_seed{seed}.json"
-                if path.is_file():
+                lock = path.with_suffix(".lock")  # several processes may share the list (run dirs in /tmp)
+                if path.is_file() or lock.exists():
                     continue
+                lock.parent.mkdir(parents=True, exist_ok=True)
+                lock.touch()
                 objectives = "[perplexity,params]" if opt == "ehvi" else "[perplexity]"
                 t0 = time.perf_counter()
                 res = search([f"optimizer={opt}", f"scale={scale}", f"device={DEVICE[scale]}", f"seed={seed}",
@@ -149,6 +152,7 @@ def regret(out: Path, optimizers: list[str], scales: list[str], seeds: tuple[int
                                   for k, v in curve.items()},
                        "n_feasible_observed": res["n_feasible_observed"], "wall_seconds": time.perf_counter() - t0}
                 _write(path, row)
+                lock.unlink(missing_ok=True)
                 log.info("%s %s seed %d: regret %s (%.0f s)", scale, opt, seed, row["regret"], row["wall_seconds"])
 
 
@@ -267,6 +271,8 @@ def example(out: Path, n_archs: int = N_TRUTH, budget_a100: float = 0.015) -> No
         res[dev][f"on_{other}"] = {"median_latency_s": float(lat[other][i]),
                                    "p_meets_its_budget": float(cs.joint_probability([archs[i]])[0])}
     res["same_arch"] = best["a100"] == best["rtx2080"]
+    res["latency_surrogates"] = {d: {k: Benchmark(scale="s", device=d).report("latency").get(k)
+                                     for k in ("created", "data_sha256")} for d in budgets}
     _write(out / "example.json", res)
     log.info("example: %s", res)
 

@@ -175,11 +175,14 @@ def probability_at_most(levels: np.ndarray, quantiles: np.ndarray, budget: float
     statistics ``U_(k) = u < U_(k+1) = v`` have density ``c u^(k-1) (1-v)^(k-1)``; integrating ``v``
     up to ``F(2b - Q(u))`` in closed form leaves one integral over ``u``.
     """
+    Q = np.atleast_2d(np.asarray(quantiles, dtype=np.float64))
+    if len(Q) > 128:  # bounded memory: (rows x grid) at a time
+        return np.concatenate([probability_at_most(levels, Q[i:i + 128], budget, repeats, grid)
+                               for i in range(0, len(Q), 128)])
     from scipy.stats import binom
 
     from hwgpt.surrogates.distribution import inverse_cdf
 
-    Q = np.atleast_2d(np.asarray(quantiles, dtype=np.float64))
     n = len(Q)
     u = (np.arange(grid) + 0.5) / grid
     Qu = inverse_cdf(levels, np.repeat(Q, grid, axis=0), np.tile(u, n)).reshape(n, grid)
