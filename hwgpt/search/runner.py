@@ -42,9 +42,10 @@ from tqdm.auto import tqdm
 
 from hwgpt.benchmark import MeasurementProtocol
 from hwgpt.errors import Interrupted, InvalidInput
-from hwgpt.search.objectives import Normalization, parse_objectives
+from hwgpt.search import constraints as budgets
+from hwgpt.search.objectives import HARDWARE_METRICS, Normalization, parse_objectives
 from hwgpt.search.plots import forward_settings, plot_hypervolume, plot_pareto_front
-from hwgpt.search.problem import SurrogateProblem
+from hwgpt.search.problem import SurrogateProblem, observation_seed
 from hwgpt.search.results import build_results, write_results
 from hwgpt.search.tracking import make_tracker
 from hwgpt.search_space import Arch
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 
 DUPLICATES = ("reuse", "remeasure")
 MAX_CONSECUTIVE_DUPLICATES = 1000
-RESUME_KEYS = ("optimizer", "scale", "objectives", "devices", "seed", "noise")
+RESUME_KEYS = ("optimizer", "scale", "objectives", "devices", "seed", "noise", "constraints")
 
 
 @contextmanager
@@ -110,7 +111,9 @@ class SearchState:
     def from_results(cls, results: dict[str, Any]) -> SearchState:
         h = results["history"]
         return cls(
-            archs=[Arch.from_dict(e["arch"]) for e in h], observed=[dict(e["objectives"]) for e in h],
+            archs=[Arch.from_dict(e["arch"]) for e in h],
+            observed=[{**e["objectives"], **{budgets.PREFIX + k: v for k, v in e.get("constraints", {}).items()}}
+                      for e in h],
             seconds=[float(e.get("simulated_seconds", 0.0)) for e in h], rounds=[e.get("rounds") for e in h],
             n_duplicates=int(results.get("n_duplicates", 0)),
         )
@@ -155,6 +158,7 @@ def optimize(
     from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler
 
     space = problem.space
+    cons = getattr(problem, "constraints", None)  # budgets (hwgpt.search.constraints), set by run()
     scheduler = AskTellScheduler(SingleFidelityScheduler(
         space.to_syne_tune(), metrics=problem.names, do_minimize=True, searcher=searcher, random_seed=seed,
     ))
@@ -222,7 +226,11 @@ def optimize(
                 replayed = False
                 raw, secs = problem.observe(arch, i)
                 r = problem.max_rounds
+                if cons is not None:  # the budgets' metrics, measured with the same keyed draws
+                    raw = {**raw, **cons.observe(arch, observation_seed(problem.seed, i), r, problem.noise)}
             t2 = time.perf_counter()
+            if cons is not None and hasattr(searcher, "observe_constraints"):
+                searcher.observe_constraints(trial.config, cons.slack(raw))
             scheduler.tell(trial, dict(zip(problem.names, normalization(raw).tolist(), strict=True)))
             t_opt += (t1 - t0) + (time.perf_counter() - t2)
             t_bench += t2 - t1
@@ -235,8 +243,11 @@ def optimize(
                 state.rounds.append(r)
                 bar.update(1)
                 if callbacks:
-                    record = {"index": i, "arch": arch.to_dict(), "objectives": {k: float(v) for k, v in raw.items()},
+                    record = {"index": i, "arch": arch.to_dict(),
+                              "objectives": {k: float(raw[k]) for k in problem.names},
                               "simulated_seconds": float(secs), "rounds": r, "replayed": replayed}
+                    if cons is not None:
+                        record["constraints"], record["feasible"] = cons.values(raw), cons.feasible(raw)
                     for callback in callbacks:
                         callback(record)
     except KeyboardInterrupt:
@@ -353,7 +364,8 @@ def _load_previous(run_dir: Path, cfg: DictConfig, problem: SurrogateProblem) ->
     except json.JSONDecodeError as e:
         raise InvalidInput(f"resume=true: {path} is not valid JSON ({e})") from e
     now = {"optimizer": cfg.optimizer.name, "scale": problem.scale, "objectives": problem.names,
-           "devices": problem.devices, "seed": cfg.seed, "noise": cfg.noise}
+           "devices": problem.devices, "seed": cfg.seed, "noise": cfg.noise,
+           "constraints": problem.constraints.to_dict() if getattr(problem, "constraints", None) else None}
     diff = {k: (prev.get(k), now[k]) for k in RESUME_KEYS if prev.get(k) != now[k]}
     if diff:
         raise InvalidInput(f"resume=true: the run in {run_dir} differs from this command in "
@@ -387,13 +399,22 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
     _check(cfg)
     name = cfg.optimizer.name
     objectives = parse_objectives(list(cfg.objectives), cfg.device.name, _devices(cfg.get("devices")))
+    constraints = budgets.parse_constraints(cfg.get("constraints"), cfg.device.name)
     if cfg.optimizer.get("multi_objective", True) and len(objectives) < 2:
-        raise InvalidInput(
-            f"optimizer {name!r} is multi-objective: needs at least 2 objectives, got {list(cfg.objectives)}"
+        budgets.check_optimizer(name, len(objectives), constraints)  # single objective: only under budgets
+    try:
+        problem = SurrogateProblem(
+            instantiate(cfg.benchmark), scale, objectives, cfg.device.name, cfg.noise, cfg.seed, protocol(cfg),
         )
-    problem = SurrogateProblem(
-        instantiate(cfg.benchmark), scale, objectives, cfg.device.name, cfg.noise, cfg.seed, protocol(cfg),
-    )
+    except InvalidInput:  # the run's device (default cpu) may lack this scale; fine if nothing is measured on it
+        if any(x.device == cfg.device.name for x in [*objectives, *constraints] if x.metric in HARDWARE_METRICS):
+            raise
+        log.info("device %s has no surrogates at scale %s and answers no objective or budget; using the "
+                 "benchmark's default device for simulated time", cfg.device.name, scale)
+        problem = SurrogateProblem(instantiate(cfg.benchmark), scale, objectives, None, cfg.noise, cfg.seed,
+                                   protocol(cfg))
+    problem.constraints = cons = budgets.ConstraintSet(
+        constraints, problem, cfg.get("feasibility_probability", 0.9)) if constraints else None
     run_dir = Path(cfg.paths.output_dir)
     seconds_budget = budget_seconds(cfg)
     n_evals = cfg.budget.get("max_evals", 100_000) if seconds_budget is not None else cfg.n_evals
@@ -426,6 +447,7 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
         else:
             searcher = instantiate(cfg.optimizer.searcher)(config_space=problem.space.to_syne_tune(),
                                                            random_seed=cfg.seed)
+            budgets.attach(searcher, name, cons)
             state = optimize(problem, normalization, searcher, n_evals, cfg.seed, cfg.get("progress", True),
                              budget_seconds=seconds_budget, duplicates=cfg.get("duplicates", "reuse"),
                              replay=replay, prefetch=int(cfg.optimizer.get("prefetch", 0) or 0),
@@ -445,6 +467,8 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
                "budget": {"n_evals": n_evals, "simulated_hours": None if seconds_budget is None
                           else seconds_budget / 3600.0}},
     )
+    if cons is not None:  # feasible front and hypervolumes, probabilities, per-evaluation feasibility
+        results = budgets.apply_to_results(results, cons, state.archs, state.observed, normalization)
     path = write_results(results, run_dir)
     figures = {}
     if state.archs:
