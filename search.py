@@ -42,8 +42,15 @@ def join_constraints(argv: list[str]) -> list[str]:
 if __name__ == "__main__":
     import sys
 
+    from hwgpt.errors import HwgptError
+    from hwgpt.search.rundir import check_overrides
     from hwgpt.surrogates.userdirs import device_argv
 
-    # device=<a user's own surrogate name> -> device=local ...
-    sys.argv = device_argv(join_constraints(join_devices(sys.argv)))
+    try:  # bad run dirs and device names end with one line, before Hydra creates the run dir
+        check_overrides(sys.argv[1:])  # hydra.run.dir= (the cwd), task_name=../../x (outside outputs/)
+        # device=<a user's own surrogate name> -> device=local ...
+        sys.argv = device_argv(join_constraints(join_devices(sys.argv)))
+    except HwgptError as e:
+        sys.stderr.write(f"search.py: error: {e}\n")
+        raise SystemExit(2) from None
     main()

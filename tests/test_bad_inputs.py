@@ -409,6 +409,22 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("train-precision", ["train.py", "trainer.precision=bf17"], "precision"),
     ("train-max_steps-0", ["train.py", "trainer.max_steps=0"], "max_steps"),
     ("train-typo", ["train.py", "trainer.max_step=5"], "max_step"),
+    # search.py (issue 21): run dirs, unresolved/removed keys, unbounded or malformed sizes, device names
+    ("search-run-dir-empty", ["search.py", "logger=none", "hydra.run.dir="], "hydra.run.dir"),
+    ("search-task-escape", ["search.py", "logger=none", "task_name=../../escape"], "task_name"),
+    ("search-env-unset", ["search.py", "logger=none", "n_evals=${oc.env:NOPE_NOT_SET_HWGPT}"], "n_evals"),
+    ("search-no-objectives", ["search.py", "logger=none", "~objectives"], "objectives"),
+    ("search-threads-neg", ["search.py", "logger=none", "threads=-1"], "threads"),
+    ("search-threads-abc", ["search.py", "logger=none", "threads=abc"], "threads"),
+    ("search-n_archs-abc", ["search.py", "logger=none", "normalization.n_archs=abc"], "n_archs"),
+    ("search-ref-nan", ["search.py", "logger=none", "reference_point=nan"], "reference_point"),
+    ("search-ref-inf", ["search.py", "logger=none", "reference_point=inf"], "reference_point"),
+    ("search-n_evals-huge", ["search.py", "logger=none", "n_evals=1000000000000"], "n_evals"),
+    ("search-device-path", ["search.py", "logger=none", "device=../../x"], "device"),
+    ("search-device-fullwidth", ["search.py", "logger=none", "device=ｃｐｕ"], "device"),
+    ("search-objective-device-path", ["search.py", "logger=none", "objectives=[perplexity,latency@../../x]"],
+     "device"),
+    ("search-resume-nothing", ["search.py", "logger=none", "resume=true"], "resume"),
 ]
 
 
@@ -449,8 +465,9 @@ def test_cli_bad_input_one_clear_line(cli_results: dict[str, Any], cid: str, arg
     assert "Traceback" not in out, f"{cid} printed a traceback:\n{out[-3000:]}"
     assert word.lower() in out.lower(), f"{cid}: {word!r} not named in:\n{out[-1500:]}"
     log = tmp_path.parent / cid  # noqa: F841 - the run dir's log is checked for our own errors below
-    if res.returncode == 2:  # ours (not a Hydra compose error): the run directory's log records it too
-        logs = list(Path(res.args[-1].split("=", 1)[1]).glob("*.log"))
+    run_dir = Path(res.args[-1].split("=", 1)[1])
+    if res.returncode == 2 and run_dir.exists():  # ours (not a Hydra compose error): the run dir's log records it
+        logs = list(run_dir.glob("*.log"))
         assert logs and any(word.lower() in p.read_text().lower() for p in logs), f"{cid}: error not in {logs}"
 
 

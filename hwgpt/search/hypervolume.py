@@ -2,17 +2,55 @@
 
 Convention: rows are points, columns objectives, all minimised; the reference point bounds the
 dominated region from above, and points that do not strictly dominate it add nothing.
+
+Inputs are checked (:class:`~hwgpt.errors.InvalidInput`): the reference point must be finite,
+non-negative and have one coordinate per objective; rows must not hold NaN or ``-inf``. A ``+inf``
+coordinate is allowed and marks a point outside every box (it adds nothing; the constrained search
+uses it for infeasible points).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pymoo.indicators.hv import HV
+
+from hwgpt.errors import InvalidInput
+
+
+def _points(F: Any, what: str = "F") -> np.ndarray:
+    """``F`` as a 2-D float array without NaN/-inf rows."""
+    try:
+        F = np.atleast_2d(np.asarray(F, dtype=np.float64))
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"{what} must be a 2-D array of numbers (rows: points, columns: objectives), "
+                           f"got {type(F).__name__} ({e})") from e
+    if F.ndim != 2:
+        raise InvalidInput(f"{what} must be 2-D (rows: points, columns: objectives), got shape {F.shape}")
+    bad = np.isnan(F) | np.isneginf(F)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise InvalidInput(f"{what} row {row} is {F[row].tolist()}: objective values must be numbers, not NaN "
+                           "or -inf (+inf marks a point outside every box)")
+    return F
+
+
+def _reference(reference_point: Any, m: int) -> np.ndarray:
+    """The reference point as a finite, non-negative float vector of length ``m``."""
+    try:
+        ref = np.asarray(reference_point, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"reference_point must be {m} finite numbers >= 0, got {reference_point!r}") from e
+    if ref.shape != (m,) or not np.isfinite(ref).all() or (ref < 0).any():
+        raise InvalidInput(f"reference_point must be {m} finite numbers >= 0 (one per objective, in normalised "
+                           f"units, e.g. 1.1), got {np.asarray(reference_point, dtype=object).tolist()!r}")
+    return ref
 
 
 def pareto_mask(F: np.ndarray) -> np.ndarray:
     """Boolean mask of the non-dominated rows of ``F`` (of identical rows only the first is kept)."""
-    F = np.asarray(F, dtype=np.float64)
+    F = _points(F)
     n = len(F)
     mask = np.ones(n, dtype=bool)
     for i in range(n):
@@ -32,8 +70,8 @@ def pareto_mask(F: np.ndarray) -> np.ndarray:
 
 def hypervolume(F: np.ndarray, reference_point: np.ndarray) -> float:
     """Hypervolume dominated by the rows of ``F`` and bounded by ``reference_point``."""
-    F = np.atleast_2d(np.asarray(F, dtype=np.float64))
-    ref = np.asarray(reference_point, dtype=np.float64)
+    F = _points(F)
+    ref = _reference(reference_point, F.shape[1])
     inside = F[(F < ref).all(axis=1)] if len(F) else F
     if len(inside) == 0:
         return 0.0
@@ -45,8 +83,8 @@ def hypervolume_curve(F: np.ndarray, reference_point: np.ndarray) -> list[tuple[
 
     Recomputed only when a row enters the box and is not weakly dominated by the front so far.
     """
-    F = np.atleast_2d(np.asarray(F, dtype=np.float64))
-    ref = np.asarray(reference_point, dtype=np.float64)
+    F = _points(F)
+    ref = _reference(reference_point, F.shape[1])
     curve: list[tuple[int, float]] = []
     front = np.zeros((0, F.shape[1]))
     hv = 0.0

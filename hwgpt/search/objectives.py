@@ -6,6 +6,9 @@ raw accuracy units) that is ``(hi - accuracy) / (hi - lo)``. Hardware metrics (l
 memory) belong to a device: the run's ``device`` by default, or per objective through
 ``devices={name: device}`` or the ``metric@device`` form (the paper's 3-objective case:
 ``[perplexity, latency@rtx2080, energy@a6000]``). The other metrics do not depend on the device.
+
+Device names are checked as names (:func:`hwgpt.names.check_name`: ASCII ``a-z 0-9 _ -``, no path
+separators, no look-alike Unicode) before any file is touched; an entry holds at most one ``@``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgpt.errors import InvalidInput
+from hwgpt.names import check_name
 
 METRICS = ("perplexity", "accuracy", "latency", "energy", "memory", "flops", "params")
 HARDWARE_METRICS = ("latency", "energy", "memory")
@@ -62,15 +66,31 @@ def parse_objectives(
         raise InvalidInput(
             f"objectives must be a non-empty list of metric names from {list(METRICS)}, got {objectives!r}"
         )
+    for entry in objectives:
+        if not isinstance(entry, str):
+            raise InvalidInput(f"objectives: {entry!r} ({type(entry).__name__}) is not a metric name; allowed: "
+                               f"{list(METRICS)}, optionally as metric@device")
+    if device is not None:
+        check_name("device", device)
     devices = dict(devices or {})
+    for key, dev in devices.items():
+        if dev is None or not isinstance(dev, str):
+            raise InvalidInput(f"devices.{key} must be a device name, got {dev!r}")
+        check_name("device", dev)
     unknown = sorted(set(devices) - set(objectives))
     if unknown:
         raise InvalidInput(f"devices: {unknown} are not objectives; objectives are {list(objectives)}")
     parsed: list[Objective] = []
     for entry in objectives:
-        metric, _, dev = str(entry).partition("@")
+        metric, at, dev = entry.partition("@")
         if metric not in METRICS:
             raise InvalidInput(f"unknown objective metric {metric!r} (in {entry!r}); allowed: {list(METRICS)}")
+        if at and not dev:
+            raise InvalidInput(f"objective {entry!r} has no device after '@'; write {metric} or {metric}@<device>")
+        if "@" in dev:
+            raise InvalidInput(f"objective {entry!r} has more than one '@'; write {metric}@<device>")
+        if dev:
+            check_name("device", dev)
         if dev and entry in devices:
             raise InvalidInput(f"objective {entry!r} names its device twice (also devices.{entry}={devices[entry]!r})")
         dev = dev or devices.get(entry) or None
@@ -103,7 +123,13 @@ class Normalization:
 
     def __post_init__(self) -> None:
         for o in self.objectives:
-            lo, hi = self.bounds[o.name]
+            if o.name not in self.bounds:
+                raise InvalidInput(f"normalization bounds lack objective {o.name!r}; they have {sorted(self.bounds)}")
+            try:
+                lo, hi = (float(x) for x in self.bounds[o.name])
+            except (TypeError, ValueError) as e:
+                raise InvalidInput(f"normalization bounds of {o.name!r} must be two numbers (lo, hi), got "
+                                   f"{self.bounds[o.name]!r}") from e
             if not np.isfinite([lo, hi]).all() or hi <= lo:
                 raise InvalidInput(f"normalization bounds of {o.name!r} must be finite with hi > lo, got {[lo, hi]}")
 
@@ -112,7 +138,15 @@ class Normalization:
         cols = []
         for o in self.objectives:
             lo, hi = self.bounds[o.name]
-            v = np.asarray(values[o.name], dtype=np.float64)
+            if o.name not in values:
+                raise InvalidInput(f"normalization: no value of objective {o.name!r} (got {sorted(values)})")
+            try:
+                v = np.asarray(values[o.name], dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise InvalidInput(f"normalization: {o.name} must be numbers, got {values[o.name]!r}") from e
+            if not np.isfinite(v).all():
+                raise InvalidInput(f"normalization: {o.name} holds a non-finite value ({v[~np.isfinite(v)][:3]}); "
+                                   "objective values must be finite numbers")
             cols.append((hi - v) / (hi - lo) if o.maximize else (v - lo) / (hi - lo))
         return np.stack(cols, axis=-1)
 

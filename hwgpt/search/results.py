@@ -7,7 +7,13 @@ curve), ``hypervolume_max`` (the
 attainable maximum, the reference box ``prod(reference_point)``: noisy observations below the
 normalisation's lower bounds can push ``hypervolume`` past it, the medians cannot), ``noise``,
 ``timing``, ``complete`` (false for an interrupted run), ``stopped_by``, ``n_duplicates``,
-``protocol`` and ``budget``.
+``protocol``, ``budget`` and ``format_version`` (:data:`FORMAT_VERSION`, the version of this
+schema; a resumed run refuses another one).
+
+Writing is atomic (a temporary file with a unique name in the run directory, fsync-ed, then
+renamed over ``results.json``): a reader, a kill or a concurrent writer never sees half a file.
+:func:`load_results` reads one back with a clear :class:`~hwgpt.errors.InvalidInput` for a
+truncated, non-JSON or foreign file.
 
 Simulated time: every history entry carries ``simulated_seconds`` (what measuring it would have
 taken, :meth:`hwgpt.Benchmark.simulated_seconds`), ``cumulative_simulated_seconds`` and
@@ -17,15 +23,21 @@ taken, :meth:`hwgpt.Benchmark.simulated_seconds`), ``cumulative_simulated_second
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hwgpt.errors import InvalidInput
 from hwgpt.search.hypervolume import hypervolume, hypervolume_curve, pareto_mask
 from hwgpt.search.objectives import Normalization
 from hwgpt.search_space import Arch
+
+FORMAT_VERSION = 1
+"""Version of the results.json schema (and of the journal, :mod:`hwgpt.search.journal`)."""
 
 REQUIRED = {
     "optimizer": str, "scale": str, "objectives": list, "devices": dict, "seed": int, "n_evals": int,
@@ -74,6 +86,7 @@ def build_results(
         "complete": bool(complete),
         "stopped_by": stopped_by,
         "n_duplicates": int(n_duplicates),
+        "format_version": FORMAT_VERSION,
         **(extra or {}),
     }
 
@@ -98,10 +111,70 @@ def validate_results(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_results(results: dict[str, Any], run_dir: Path) -> Path:
-    """Validate and write ``run_dir/results.json``."""
+    """Validate and write ``run_dir/results.json`` atomically (unique temporary file, fsync, rename).
+
+    Raises:
+        hwgpt.search.rundir.RunDirError: the directory cannot be written (read-only, disk full); an
+            earlier results.json is left as it was.
+        InvalidInput: a non-finite number in the results (JSON has no NaN/Infinity).
+    """
+    from hwgpt.search.rundir import RunDirError, describe_os_error
+
     path = Path(run_dir) / "results.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("results.json.tmp")
-    tmp.write_text(json.dumps(validate_results(results), indent=1))
-    tmp.replace(path)  # atomic: an interruption while writing never leaves half a file
+    try:
+        text = json.dumps(validate_results(results), indent=1, allow_nan=False)
+    except ValueError as e:
+        raise InvalidInput(f"results: a non-finite number ({e}); results.json holds finite numbers only") from e
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".results.", suffix=".json.tmp",
+                                         delete=False, encoding="utf-8") as f:
+            tmp = Path(f.name)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: an interruption while writing never leaves half a file
+        tmp = None
+    except OSError as e:
+        raise RunDirError(f"cannot write {path}: {describe_os_error(e)}; the history is kept in the journal "
+                          f"(history.jsonl) in that directory if it could be written") from e
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return path
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """Read a results.json back, with a clear error for a file that is not one.
+
+    Raises:
+        InvalidInput: missing, unreadable, truncated/not JSON, not an object, of another
+            :data:`FORMAT_VERSION`, or not following the schema (names the file and what is wrong).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such results file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"{path}: cannot read it ({e})") from e
+    try:
+        results = json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError) as e:
+        what = "truncated (a write was cut off?)" if text.strip() and not text.rstrip().endswith("}") else "not JSON"
+        raise InvalidInput(f"{path} is {what}: {e}") from e
+    if not isinstance(results, dict):
+        raise InvalidInput(f"{path} is not a search results object (got a JSON {type(results).__name__})")
+    version = results.get("format_version", FORMAT_VERSION)  # files of before the version key are version 1
+    if version != FORMAT_VERSION:
+        raise InvalidInput(f"{path} has format_version {version!r}; this hwgpt reads version {FORMAT_VERSION}")
+    try:
+        validate_results(results)
+    except (ValueError, TypeError, KeyError) as e:
+        raise InvalidInput(f"{path} is not a valid search results file: {e}") from e
+    return results
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")

@@ -19,17 +19,22 @@ line saying where they are. ``resume=true`` (with ``hydra.run.dir=<that run dir>
 history to the optimizer (its suggestions are answered from the history, no benchmark calls) and
 continues; the draws are keyed by evaluation index, so a resumed run equals an uninterrupted one
 for optimizers that are deterministic given their seed (rs, ls, nsga2, morea; BO refits its GPs).
+
+Crash safety (docs/guide/search-safety.md): every counted evaluation is appended to the run's
+journal ``history.jsonl`` as it is made (:mod:`hwgpt.search.journal`), so a SIGKILL, an OOM kill
+or a full disk loses at most the evaluation being written, and ``resume=true`` continues from the
+journal (or from results.json, whichever holds more). The run directory is locked by the run that
+owns it (:mod:`hwgpt.search.rundir`); a second run given the same directory refuses.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,23 +42,31 @@ from typing import Any
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import InterpolationResolutionError
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 from tqdm.auto import tqdm
 
-from hwgpt.benchmark import MeasurementProtocol
-from hwgpt.errors import Interrupted, InvalidInput
+from hwgpt.errors import Interrupted, InvalidInput, check_int
 from hwgpt.search import constraints as budgets
+from hwgpt.search.journal import JOURNAL_NAME, Journal, check_entries, read_journal
 from hwgpt.search.objectives import HARDWARE_METRICS, Normalization, parse_objectives
 from hwgpt.search.plots import forward_settings, plot_hypervolume, plot_pareto_front
 from hwgpt.search.problem import SurrogateProblem, observation_seed
-from hwgpt.search.results import build_results, write_results
+from hwgpt.search.results import build_results, load_results, write_results
+from hwgpt.search.rundir import RunDirError, RunDirLock, check_run_dir, describe_os_error
 from hwgpt.search.tracking import make_tracker
-from hwgpt.search_space import Arch
+from hwgpt.search_space import Arch, SearchSpace
+from hwgpt.simulation.protocol import MeasurementProtocol
 
 log = logging.getLogger(__name__)
 
 DUPLICATES = ("reuse", "remeasure")
 MAX_CONSECUTIVE_DUPLICATES = 1000
+MAX_EVALS = 1_000_000
+"""Cap on ``n_evals`` and ``budget.max_evals`` (also capped by the number of architectures of the space)."""
+MAX_NORMALIZATION_ARCHS = 1_000_000
+MAX_THREADS = 4096
+REQUIRED_KEYS = ("objectives", "n_evals", "seed", "noise", "reference_point", "normalization", "optimizer",
+                 "device", "benchmark", "paths")
 RESUME_KEYS = ("optimizer", "scale", "objectives", "devices", "seed", "noise", "constraints")
 
 
@@ -267,13 +280,22 @@ def _check(cfg: DictConfig) -> None:
     n = cfg.n_evals
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise InvalidInput(f"n_evals must be a positive int, got {n!r}")
+    most = max_evals(cfg)
+    if n > most:
+        raise InvalidInput(f"n_evals must be <= {most} ({_cap_reason(cfg, most)}), got {n}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise InvalidInput(f"seed must be a non-negative int, got {cfg.seed!r}")
     if not isinstance(cfg.noise, bool):
         raise InvalidInput(f"noise must be true or false, got {cfg.noise!r}")
     ref = cfg.reference_point
-    if isinstance(ref, bool) or not isinstance(ref, (int, float)) or ref <= 0:
-        raise InvalidInput(f"reference_point must be a positive number (normalised units), got {ref!r}")
+    if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not np.isfinite(ref) or ref <= 0:
+        raise InvalidInput(f"reference_point must be a positive number, finite (normalised units, e.g. 1.1), "
+                           f"got {ref!r}")
+    threads = cfg.get("threads")
+    if threads is not None:
+        check_int("threads", threads, min=1, max=MAX_THREADS)
+    check_int("normalization.n_archs", cfg.normalization.n_archs, min=1, max=MAX_NORMALIZATION_ARCHS)
+    check_int("normalization.seed", cfg.normalization.seed, min=0, max=2**63 - 1)
     if "searcher" not in cfg.optimizer and "scheduler" not in cfg.optimizer:
         raise InvalidInput(f"optimizer config {cfg.optimizer.get('name')!r} has no 'searcher' (or 'scheduler') node")
     dup = cfg.get("duplicates", "reuse")
@@ -293,10 +315,26 @@ def budget_seconds(cfg: DictConfig) -> float | None:
     if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not np.isfinite(hours) or hours <= 0:
         raise InvalidInput(f"budget.simulated_hours must be a positive number of hours (or null for none), "
                            f"got {hours!r}")
-    max_evals = cfg.budget.get("max_evals", 100_000)
-    if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals <= 0:
-        raise InvalidInput(f"budget.max_evals must be a positive int, got {max_evals!r}")
+    most = cfg.budget.get("max_evals", 100_000)
+    if isinstance(most, bool) or not isinstance(most, int) or most <= 0:
+        raise InvalidInput(f"budget.max_evals must be a positive int, got {most!r}")
+    cap = max_evals(cfg)
+    if most > cap:
+        raise InvalidInput(f"budget.max_evals must be <= {cap} ({_cap_reason(cfg, cap)}), got {most}")
     return float(hours) * 3600.0
+
+
+def _cap_reason(cfg: DictConfig, cap: int) -> str:
+    if cap < MAX_EVALS:
+        return f"the number of distinct architectures of scale {OmegaConf.select(cfg, 'scale.name', default='tiny')}"
+    return "the cap on evaluations of one run, hwgpt.search.runner.MAX_EVALS"
+
+
+def max_evals(cfg: DictConfig) -> int:
+    """The most evaluations a run may ask for: :data:`MAX_EVALS`, or the number of distinct
+    architectures of the scale's space if smaller."""
+    scale = OmegaConf.select(cfg, "scale.name", default=None) or "tiny"
+    return min(MAX_EVALS, SearchSpace.from_name(scale).size)
 
 
 def protocol(cfg: DictConfig) -> MeasurementProtocol:
@@ -337,10 +375,37 @@ def _devices(value: Any) -> dict[str, str]:
                                f" (quote it in the shell), got {value!r}")
         return {k: v for k, _, v in pairs}
     try:
-        return {str(k): str(v) for k, v in dict(value).items()}
+        pairs = dict(value).items()
     except (TypeError, ValueError) as e:
         raise InvalidInput(f"devices must map objectives to devices, e.g. devices={{latency:rtx2080}}, "
                            f"got {value!r}") from e
+    for k, v in pairs:
+        if not isinstance(v, str):
+            raise InvalidInput(f"devices.{k} must be a device name, got {v!r}")
+    try:
+        return {str(k): v for k, v in pairs}
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"devices must map objectives to devices, e.g. devices={{latency:rtx2080}}, "
+                           f"got {value!r}") from e
+
+
+def _resolve_config(cfg: DictConfig) -> None:
+    """Missing keys (``~objectives``) and interpolations that do not resolve
+    (``n_evals=${oc.env:NOT_SET}``) as one clear error, before any work."""
+    missing = [k for k in REQUIRED_KEYS if k not in cfg]
+    if missing:
+        raise InvalidInput(f"the config lacks {missing} (removed with ~key?); conf/search.yaml sets them, "
+                           "e.g. objectives=[perplexity,latency]")
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        except OmegaConfBaseException as e:
+            if "HydraConfig was not set" in str(e):  # ${hydra:...} outside a Hydra app: resolved later, if used
+                continue
+            msg = str(e).splitlines()[0]
+            raise InvalidInput(f"config key {key!r} does not resolve: {msg}") from e
 
 
 def _plain(cfg: DictConfig) -> dict[str, Any]:
@@ -351,34 +416,103 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=False)
 
 
-def _load_previous(run_dir: Path, cfg: DictConfig, problem: SurrogateProblem) -> dict[str, Any]:
-    """The results.json of the run to resume, checked against this config."""
-    path = run_dir / "results.json"
-    if not path.is_file():
+def _header(cfg: DictConfig, problem: SurrogateProblem) -> dict[str, Any]:
+    """The journal's header: what identifies the run (a resumed run must match it)."""
+    from hwgpt.search.journal import FORMAT_VERSION, KIND
+
+    head = {"kind": KIND, "format_version": FORMAT_VERSION, "optimizer": cfg.optimizer.name,
+            "scale": problem.scale, "objectives": list(problem.names), "devices": dict(problem.devices),
+            "seed": cfg.seed, "noise": cfg.noise, "protocol": problem.protocol.to_dict(),
+            "duplicates": cfg.get("duplicates", "reuse")}
+    cons = getattr(problem, "constraints", None)
+    if cons is not None:
+        head["constraints"] = cons.to_dict()
+    return head
+
+
+def _load_history(run_dir: Path, header: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None, Any]:
+    """The history to resume: ``(entries as a results-like dict, results.json or None, the journal or None)``.
+
+    The journal and results.json are both checked against ``header``; the one with more evaluations
+    is replayed (the other must be a prefix of it).
+    """
+    journal_path, results_path = run_dir / JOURNAL_NAME, run_dir / "results.json"
+    unique = header["duplicates"] == "reuse"
+    journal = read_journal(journal_path, unique=unique) if journal_path.is_file() else None
+    previous = load_results(results_path) if results_path.is_file() else None
+    if journal is None and previous is None:
         raise InvalidInput(
-            f"resume=true: no run to resume in {run_dir} (no results.json); pass the directory of an earlier "
-            f"run with hydra.run.dir=<run dir> (it is printed when a run ends or is interrupted)"
+            f"resume=true: no run to resume in {run_dir} (no {JOURNAL_NAME} or results.json); pass the directory of "
+            f"an earlier run with hydra.run.dir=<run dir> (it is printed when a run ends or is interrupted)"
         )
-    try:
-        prev = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InvalidInput(f"resume=true: {path} is not valid JSON ({e})") from e
-    now = {"optimizer": cfg.optimizer.name, "scale": problem.scale, "objectives": problem.names,
-           "devices": problem.devices, "seed": cfg.seed, "noise": cfg.noise,
-           "constraints": problem.constraints.to_dict() if getattr(problem, "constraints", None) else None}
-    diff = {k: (prev.get(k), now[k]) for k in RESUME_KEYS if prev.get(k) != now[k]}
+    sources = []
+    if journal is not None:
+        _compare(journal.header, header, journal_path)
+        sources.append((journal.entries, journal.archs))
+    if previous is not None:
+        _compare(previous, header, results_path)
+        archs = check_entries(previous["history"], previous["objectives"], str(results_path), unique=unique)
+        sources.append((previous["history"], archs))
+    sources.sort(key=lambda x: len(x[0]))
+    (short, short_archs), (entries, archs) = sources[0], sources[-1]
+    if short_archs != archs[: len(short_archs)] or [e["objectives"] for e in short] != [
+            e["objectives"] for e in entries[: len(short)]]:
+        raise InvalidInput(f"resume=true: {journal_path} and {results_path} hold different histories; move the "
+                           "one you do not trust away")
+    return {"history": entries}, previous, journal
+
+
+def _compare(prev: dict[str, Any], header: dict[str, Any], path: Path) -> None:
+    """Refuse a history of another run (optimizer, scale, objectives, devices, seed, noise, protocol...)."""
+    keys = [*RESUME_KEYS, "protocol"] + (["duplicates"] if "duplicates" in prev else [])
+    diff = {}
+    for k in keys:
+        a, b = prev.get(k), header.get(k)
+        if k == "protocol" and a is None:  # results.json of before the protocol key
+            continue
+        if a != b:
+            diff[k] = (a, b)
     if diff:
-        raise InvalidInput(f"resume=true: the run in {run_dir} differs from this command in "
+        raise InvalidInput(f"resume=true: the run in {path} differs from this command in "
                            + ", ".join(f"{k} (run: {a!r}, now: {b!r})" for k, (a, b) in diff.items()))
-    if prev.get("protocol") and prev["protocol"] != problem.protocol.to_dict():
-        raise InvalidInput(f"resume=true: simulation settings differ (run: {prev['protocol']}, "
-                           f"now: {problem.protocol.to_dict()})")
-    return prev
+
+
+def _check_no_shrink(history: dict[str, Any], n_evals: int, seconds_budget: float | None) -> None:
+    """Refuse a resume whose budget is smaller than the history (it would drop evaluations)."""
+    entries = history["history"]
+    n = len(entries)
+    if n_evals < n:
+        raise InvalidInput(f"resume=true: the run already has {n} evaluations, more than n_evals={n_evals}; nothing "
+                           f"is dropped: pass n_evals>={n} (or budget.max_evals>={n})")
+    if seconds_budget is not None and n:
+        cum = np.cumsum([float(e["simulated_seconds"]) for e in entries])
+        reached = np.flatnonzero(cum >= seconds_budget)
+        if len(reached) and reached[0] + 1 < n:
+            raise InvalidInput(f"resume=true: the run's {n} evaluations took {cum[-1] / 3600:g} simulated hours, "
+                               f"more than budget.simulated_hours={seconds_budget / 3600:g}; nothing is dropped: "
+                               f"pass budget.simulated_hours>={cum[-1] / 3600:g}")
+
+
+def _set_aside(run_dir: Path) -> None:
+    """A new run (resume=false) in the directory of an earlier one: that run's journal is kept as
+    ``history.previous.jsonl`` (one generation), its results.json is replaced at the end."""
+    journal = run_dir / JOURNAL_NAME
+    if journal.is_file() and journal.stat().st_size > 0:
+        kept = run_dir / "history.previous.jsonl"
+        try:
+            journal.replace(kept)
+        except OSError as e:
+            raise RunDirError(f"cannot set the earlier journal {journal} aside: {describe_os_error(e)}") from e
+        log.warning("%s already held a search (resume=false): its journal is kept as %s and its results.json will "
+                    "be replaced; resume=true continues a run instead", run_dir, kept.name)
 
 
 # ---------------------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> dict[str, Any]:
     """Run one search and write ``results.json``, ``pareto_front.png`` and ``hypervolume.png`` into the run dir.
+
+    The run dir is locked for the run (a second run there refuses) and the history is journaled
+    into ``history.jsonl`` as it goes (see docs/guide/search-safety.md).
 
     Args:
         cfg: The composed conf/search.yaml.
@@ -389,7 +523,17 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
 
     Raises:
         hwgpt.errors.Interrupted: Ctrl-C/SIGTERM, after writing the partial results and plots.
+        hwgpt.search.rundir.RunDirError: the run dir cannot be written (read-only, disk full).
     """
+    _resolve_config(cfg)
+    run_dir = check_run_dir(cfg)
+    with ExitStack() as resources:  # the run dir's lock, the journal
+        return _run(cfg, callbacks, run_dir, resources)
+
+
+def _run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]], run_dir: Path,
+         resources: ExitStack) -> dict[str, Any]:
+    """:func:`run` in its locked run dir (``resources`` closes the journal)."""
     scale = resolve_scale(cfg)
     if cfg.get("skip_finished", False):  # a study rerun: finished runs are kept (hwgpt.search.study)
         from hwgpt.search.study import finished
@@ -415,29 +559,47 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
                                    protocol(cfg))
     problem.constraints = cons = budgets.ConstraintSet(
         constraints, problem, cfg.get("feasibility_probability", 0.9)) if constraints else None
-    run_dir = Path(cfg.paths.output_dir)
     seconds_budget = budget_seconds(cfg)
     n_evals = cfg.budget.get("max_evals", 100_000) if seconds_budget is not None else cfg.n_evals
-    previous = _load_previous(run_dir, cfg, problem) if cfg.get("resume", False) else None
     multi_fidelity = "scheduler" in cfg.optimizer
     if multi_fidelity:
         from hwgpt.search.multifidelity import check_scheduler
 
         check_scheduler(cfg, problem)
-        if previous is not None:
+        if cfg.get("resume", False):
             raise InvalidInput(f"resume=true is not supported for multi-fidelity optimizer {name!r}; "
                                "it is for rs, ls, nsga2, morea and the BO optimizers")
+    header = _header(cfg, problem)
+    history, previous, journaled = None, None, None
+    if cfg.get("resume", False) and not run_dir.is_dir():
+        _load_history(run_dir, header)  # raises: no run to resume (before the run dir is created)
     tracker = make_tracker(cfg.get("logger"), run_dir, _plain(cfg))
+    resources.enter_context(RunDirLock(run_dir))  # before the first write (trackers write from start())
+    if cfg.get("resume", False):
+        history, previous, journaled = _load_history(run_dir, header)
+        _check_no_shrink(history, n_evals, seconds_budget)
+    else:
+        _set_aside(run_dir)
     normalization = problem.normalization(cfg.normalization.n_archs, cfg.normalization.seed)
+    header["normalization"] = normalization.to_dict()
+    if history is not None:  # the searcher was told objectives normalised with these bounds
+        for prev in (journaled.header if journaled is not None else None, previous):
+            if prev is not None and prev.get("normalization") not in (None, header["normalization"]):
+                raise InvalidInput(f"resume=true: the run in {run_dir} normalised objectives with bounds "
+                                   f"{prev['normalization']}, this command with {header['normalization']} "
+                                   "(normalization.n_archs/seed or the benchmark differ)")
     tracker.start(problem.names, normalization, cfg.reference_point, problem.devices)  # live: one row per evaluation
     callbacks = [*callbacks, tracker.on_evaluation]
     what = f"{seconds_budget / 3600:g} simulated hours" if seconds_budget else f"{n_evals} evaluations"
     log.info("search: %s on %s, objectives %s, devices %s, %s, seed %d", name, scale, problem.names,
              problem.devices, what, cfg.seed)
     setup_s = problem.prepare()
-    replay = SearchState.from_results(previous) if previous else None
+    journal = Journal(run_dir / JOURNAL_NAME, header, journaled)  # appends to a resumed run's journal
+    resources.callback(journal.close)
+    callbacks = [journal, *callbacks]  # first: the history is kept even if a tracker fails
+    replay = SearchState.from_results(history) if history else None
     if replay is not None:
-        log.info("resume: replaying %d evaluations from %s", len(replay.archs), run_dir / "results.json")
+        log.info("resume: replaying %d evaluations from %s", len(replay.archs), run_dir)
     with seeded(cfg.seed, cfg.get("threads")):
         if multi_fidelity:
             from hwgpt.search.multifidelity import optimize_multifidelity
@@ -452,8 +614,9 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
                              budget_seconds=seconds_budget, duplicates=cfg.get("duplicates", "reuse"),
                              replay=replay, prefetch=int(cfg.optimizer.get("prefetch", 0) or 0),
                              callbacks=callbacks)
+    journal.close()  # flushed and fsync-ed before results.json
     state.timing["setup_s"] = setup_s
-    if replay is not None:
+    if replay is not None and previous is not None:
         for k in ("benchmark_s", "optimizer_s", "total_s", "setup_s"):
             state.timing[k] += float(previous.get("timing", {}).get(k, 0.0))
     complete = state.stopped_by != "interrupted"
