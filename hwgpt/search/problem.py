@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from hwgpt.benchmark import _GOLDEN, _M64, MeasurementProtocol, _mix, keyed_uniform, stream_key
 from hwgpt.errors import InvalidInput
 from hwgpt.search.objectives import EXACT_METRICS, Normalization, Objective
 from hwgpt.search_space import Arch, SearchSpace
+from hwgpt.simulation.draws import _GOLDEN, _M64, _mix, keyed_uniform, stream_key
+from hwgpt.simulation.protocol import MeasurementProtocol
 
 log = logging.getLogger(__name__)
 
