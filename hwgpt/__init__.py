@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from hwgpt import cost
+from hwgpt.provenance import __version__
 from hwgpt.search_space import Arch, SearchSpace
 from hwgpt.supernet import DenseGPT, SuperGPT
 
-__all__ = ["Arch", "Benchmark", "DenseGPT", "SearchSpace", "SuperGPT", "cost"]
-__version__ = "0.1.0"
+__all__ = ["Arch", "Benchmark", "DenseGPT", "SearchSpace", "SuperGPT", "__version__", "cost"]
 
 
 def __getattr__(name: str):

@@ -37,6 +37,7 @@ import numpy as np
 
 from hwgpt import libm
 from hwgpt.errors import InvalidInput, check_float, check_int
+from hwgpt.metrics import METRICS
 from hwgpt.search_space import Arch, SearchSpace
 from hwgpt.simulation.cache import BATCH_NATIVE, PENDING_MAX, QuantileTable
 from hwgpt.simulation.draws import (
@@ -66,7 +67,6 @@ __all__ = [
 ]
 _Table = QuantileTable
 
-METRICS = ("perplexity", "accuracy", "latency", "energy", "memory", "flops", "params")
 MAX_DRAW_REPEATS = 100_000
 """Most ``repeats`` one simulated observation may take (the median of that many draws; the paper uses 10)."""
 #: artifact directory of device-independent surrogates (perplexity, accuracy of the paper scales); not a device

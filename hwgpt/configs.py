@@ -11,3 +11,5 @@ from pathlib import Path
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 """The root of the config groups (``search.yaml``, ``device/``, ``optimizer/`` ...)."""
+DEVICE_CONF_DIR = CONF_DIR / "device"
+"""The device configs (``conf/device/<name>.yaml``)."""

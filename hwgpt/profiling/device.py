@@ -20,13 +20,14 @@ from typing import Any
 
 import torch
 
-from hwgpt.configs import CONF_DIR as _CONF_ROOT
+from hwgpt.configs import DEVICE_CONF_DIR
 from hwgpt.errors import HwgptError, InvalidInput
 from hwgpt.names import check_name
+from hwgpt.provenance import __version__
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = _CONF_ROOT / "device"
+CONF_DIR = DEVICE_CONF_DIR
 
 
 class DeviceNotFoundError(HwgptError, RuntimeError):
@@ -157,10 +158,8 @@ def resolve(spec: DeviceSpec) -> torch.device:
 
 
 def _versions() -> dict[str, str]:
-    import hwgpt
-
     return {
-        "hwgpt": hwgpt.__version__,
+        "hwgpt": __version__,
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "cuda": str(torch.version.cuda),

@@ -6,33 +6,31 @@ and setting, quantile levels, conformal corrections, the validation report, the 
 settings, package versions and device identity, plus the SHA-256 of each model file, checked on
 load. The meta file is written last, so a half-written artifact is never picked up.
 
-**Manifest.** Every artifact directory ``<root>/<scale>/<device>/`` holds ``manifest.json``: the
-SHA-256 and size of every file in it, the metadata included. :func:`load` and :func:`read_meta`
-check the files they read against it, so editing a ``.meta.json`` (even into other valid JSON) or
-swapping a model file raises :class:`ArtifactIntegrityError` naming the file. :func:`save` rewrites
-the manifest (under a lock on the directory), so re-fits and new surrogates always have one; to
+**Manifest** (:mod:`hwgpt.surrogates.manifest`). Every artifact directory ``<root>/<scale>/<device>/``
+holds ``manifest.json``: the SHA-256 and size of every file in it, the metadata included. :func:`load`
+and :func:`read_meta` check the files they read against it, so editing a ``.meta.json`` (even into other
+valid JSON) or swapping a model file raises :class:`ArtifactIntegrityError` naming the file. :func:`save`
+rewrites the manifest (under a lock on the directory), so re-fits and new surrogates always have one; to
 (re)write or check the manifest of a directory by hand::
 
     python -m hwgpt.surrogates.artifacts manifest hwgpt/artifacts/surrogates/tiny/cpu
     python -m hwgpt.surrogates.artifacts verify hwgpt/artifacts/surrogates/*/*/
 
 The shipped root is ``hwgpt/artifacts/surrogates`` inside the package, read through
-:mod:`importlib.resources`; any other directory can be given instead.
+:mod:`importlib.resources`; any other directory can be given instead. Where the files of a root are:
+:mod:`hwgpt.surrogates.layout`; this module writes (atomically, a generation at a time) and loads them.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,22 @@ from typing import Any
 from hwgpt.errors import ArtifactError, ArtifactIntegrityError
 from hwgpt.search_space import SearchSpace
 from hwgpt.surrogates.features import feature_names
+from hwgpt.surrogates.layout import META_SUFFIX, _previous, device_dir, device_names, package_root
+from hwgpt.surrogates.manifest import (
+    MANIFEST,
+    MANIFEST_VERSION,
+    _check_file,
+    _dir_lock,
+    _entry,
+    _fsync_dir,
+    _is_tmp,
+    _old_entries,
+    _read_manifest,
+    _sha,
+    _write,
+    verify_dir,
+    write_manifest,
+)
 from hwgpt.surrogates.surrogate import Surrogate
 
 SCHEMA_VERSION = 1
@@ -58,14 +72,14 @@ def surrogate_class(kind: str) -> type[Surrogate]:
 
     module, _, name = KINDS[kind].partition(":")
     return getattr(importlib.import_module(module), name)
-META_SUFFIX = ".meta.json"
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MANIFEST", "ArtifactError", "ArtifactIntegrityError", "available", "load", "load_shared", "read_meta",
-           "save", "verify_dir", "write_manifest"]
+# The layout and the manifest have their own modules; importable from here as before.
+__all__ = ["MANIFEST", "MANIFEST_VERSION", "META_SUFFIX", "ArtifactError", "ArtifactIntegrityError", "available",
+           "device_dir", "device_names", "load", "load_shared", "package_root", "read_meta", "save", "verify_dir",
+           "write_manifest"]
 
 
 def check_name(kind: str, name: str) -> str:
@@ -79,11 +93,6 @@ def check_name(kind: str, name: str) -> str:
     return check(kind, name)
 
 
-def package_root() -> Traversable:
-    """The shipped artifact root, ``hwgpt/artifacts/surrogates``."""
-    return resources.files("hwgpt").joinpath("artifacts", "surrogates")
-
-
 def resolve_root(artifacts_dir: str | Path | None, scale: str | None = None, device: str | None = None) -> Traversable:
     """``artifacts_dir``; without one, the user's root for a (scale, device) it holds, else the package's."""
     if artifacts_dir is None:
@@ -92,28 +101,6 @@ def resolve_root(artifacts_dir: str | Path | None, scale: str | None = None, dev
         user = userdirs.root_for(scale, device) if scale and device else None
         return package_root() if user is None else user
     return Path(artifacts_dir)
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(d: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 _RENAME_EXCHANGE = 2
@@ -139,39 +126,8 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
-def _previous(d: Path) -> Path:
-    """Where a switch that could not swap atomically parks the previous generation of ``d``."""
-    return d.with_name(f".{d.name}.previous")
-
-
 def _staging(d: Path) -> Path:
     return d.with_name(f".{d.name}.gen-{os.getpid()}")
-
-
-def device_dir(root: Traversable, scale: str, device: str) -> Traversable:
-    """``<root>/<scale>/<device>``; while a non-atomic switch is half done, the previous generation.
-
-    Where the file system cannot swap two directories atomically, :func:`save` renames the current
-    directory aside (``.<device>.previous``) before moving the new one in; a kill between the two
-    renames leaves no ``<device>``, and this returns the previous, complete, generation instead.
-    """
-    d = root.joinpath(scale, device)
-    if isinstance(d, Path) and not d.is_dir() and _previous(d).is_dir():
-        return _previous(d)
-    return d
-
-
-def device_names(scale_dir: Traversable) -> list[str]:
-    """Device directories of a scale directory (a parked previous generation counts; staging ones do not)."""
-    names = set()
-    for dd in scale_dir.iterdir():
-        if not dd.is_dir():
-            continue
-        if not dd.name.startswith("."):
-            names.add(dd.name)
-        elif dd.name.endswith(".previous") and not scale_dir.joinpath(dd.name[1:-len(".previous")]).is_dir():
-            names.add(dd.name[1:-len(".previous")])
-    return sorted(names)
 
 
 def _recover(d: Path) -> None:
@@ -184,100 +140,6 @@ def _recover(d: Path) -> None:
             os.rename(prev, d)
     for stale in d.parent.glob(f".{d.name}.gen-*"):
         shutil.rmtree(stale, ignore_errors=True)
-
-
-def _is_tmp(name: str) -> bool:
-    return ".tmp" in name or name.startswith(".")
-
-
-@contextlib.contextmanager
-def _dir_lock(d: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on the directory itself (no lock file left behind).
-
-    :func:`save` locks the scale directory (its device directories are swapped, the scale's stays).
-    """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no cross-process lock
-        yield
-        return
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _manifest_of(d: Path) -> dict[str, Any]:
-    files = {}
-    for f in sorted(d.iterdir(), key=lambda p: p.name):
-        if f.is_file() and f.name != MANIFEST and not _is_tmp(f.name):
-            data = f.read_bytes()
-            files[f.name] = {"sha256": _sha(data), "bytes": len(data)}
-    return {"manifest_version": MANIFEST_VERSION, "files": files}
-
-
-def write_manifest(directory: str | Path) -> Path:
-    """(Re)write ``<directory>/manifest.json`` from the files there now; returns its path.
-
-    Only do this for files you trust: the manifest is what later loads are checked against.
-    """
-    d = Path(directory)
-    if not d.is_dir():
-        raise ArtifactError(f"artifact directory {d} does not exist")
-    with _dir_lock(d):
-        path = d / MANIFEST
-        _write(path, json.dumps(_manifest_of(d), indent=1, sort_keys=True).encode())
-    return path
-
-
-def _read_manifest(d: Traversable) -> dict[str, Any]:
-    path = d.joinpath(MANIFEST)
-    try:
-        manifest = json.loads(path.read_bytes())
-    except FileNotFoundError as e:
-        raise ArtifactIntegrityError(
-            f"artifact directory {d} has no {MANIFEST}, so its files cannot be checked; if you trust them, "
-            f"write one with `python -m hwgpt.surrogates.artifacts manifest {d}` (or re-fit)"
-        ) from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactIntegrityError(f"{path} is corrupt (not valid JSON: {e}); restore it or re-fit") from e
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise ArtifactIntegrityError(f"{path} is corrupt: expected an object with a 'files' table")
-    return manifest
-
-
-def _check_file(d: Traversable, name: str, data: bytes, manifest: dict[str, Any]) -> None:
-    info = manifest["files"].get(name)
-    if info is None:
-        raise ArtifactIntegrityError(f"artifact file {d.joinpath(name)} is not listed in {d.joinpath(MANIFEST)}; "
-                                     "it was added after the manifest was written (re-fit, or rewrite the manifest "
-                                     "if you trust it)")
-    if not isinstance(info, dict) or _sha(data) != info.get("sha256"):
-        raise ArtifactIntegrityError(f"artifact file {d.joinpath(name)} was changed: its SHA-256 does not match "
-                                     f"{d.joinpath(MANIFEST)}; restore it or re-fit")
-
-
-def verify_dir(directory: str | Path | Traversable) -> list[str]:
-    """Check every file of an artifact directory against its manifest; returns the names checked.
-
-    Raises:
-        ArtifactIntegrityError: the first missing, unlisted or changed file, by name.
-    """
-    d = Path(directory) if isinstance(directory, (str, os.PathLike)) else directory
-    if not d.is_dir():
-        raise ArtifactError(f"artifact directory {d} does not exist (or is not a directory)")
-    manifest = _read_manifest(d)
-    present = sorted(f.name for f in d.iterdir() if f.is_file() and f.name != MANIFEST and not _is_tmp(f.name))
-    for name in manifest["files"]:
-        if name not in present:
-            raise ArtifactIntegrityError(f"artifact file {d.joinpath(name)} (listed in {d.joinpath(MANIFEST)}) "
-                                         "is missing")
-    for name in present:
-        _check_file(d, name, d.joinpath(name).read_bytes(), manifest)
-    return present
 
 
 def save(surrogate: Surrogate, root: str | Path) -> Path:
@@ -338,19 +200,6 @@ def _fill(stage: Path, d: Path, surrogate: Surrogate, metric: str) -> None:
     _fsync_dir(stage)
 
 
-def _entry(data: bytes) -> dict[str, Any]:
-    return {"sha256": _sha(data), "bytes": len(data)}
-
-
-def _old_entries(d: Path) -> dict[str, Any]:
-    """The manifest entries of the current generation (empty without a readable manifest)."""
-    try:
-        files = json.loads((d / MANIFEST).read_bytes()).get("files")
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return files if isinstance(files, dict) else {}
-
-
 def _switch(stage: Path, d: Path) -> None:
     """Make ``stage`` the directory ``d`` in one step (the commit point of :func:`save`)."""
     if not d.is_dir():
@@ -408,8 +257,6 @@ def read_meta(scale: str, device: str, metric: str, artifacts_dir: str | Path | 
     for k, v in (("scale", scale), ("device", device), ("metric", metric)):
         if meta.get(k) != v:
             raise ArtifactError(f"surrogate metadata {path} says {k}={meta.get(k)!r}, expected {v!r}")
-    if meta.get("kind") == "transfer":
-        import hwgpt.surrogates.transfer  # noqa: F401 - registers the kind of new-device surrogates
     if meta.get("kind") not in KINDS:
         raise ArtifactError(f"surrogate metadata {path}: unknown kind {meta.get('kind')!r}; allowed {sorted(KINDS)}")
     return meta

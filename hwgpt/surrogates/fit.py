@@ -17,13 +17,10 @@ with one line (exit status 2). In Python, :func:`fit_metric` works on any frame 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
-import platform
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,9 @@ import numpy as np
 import pandas as pd
 
 from hwgpt.errors import InvalidInput, StoreError, check_int, check_seed
+from hwgpt.metrics import METRICS
 from hwgpt.names import check_name
+from hwgpt.provenance import file_sha256, versions
 from hwgpt.search_space import SearchSpace
 from hwgpt.surrogates import artifacts, data, validation
 from hwgpt.surrogates.boosting import BoostSettings
@@ -110,25 +109,6 @@ class FitResult:
     @property
     def report(self) -> dict[str, Any]:
         return self.surrogate.meta["report"]
-
-
-def versions() -> dict[str, str]:
-    """Versions of the packages a surrogate depends on."""
-    out = {"python": platform.python_version()}
-    for pkg in ("hwgpt", "xgboost", "numpy", "scikit-learn", "scipy", "pandas"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fit_metric(
@@ -242,8 +222,6 @@ def fit_all(
     if metrics is None:
         metrics = present
     if missing := [m for m in metrics if m not in present]:
-        from hwgpt.benchmark import METRICS
-
         if unknown := [m for m in missing if m not in METRICS and m not in set(df["metric"])]:
             raise InvalidInput(f"unknown metric(s) {unknown}: the store holds no such metric for any scale or device; "
                                f"surrogate-modelled metrics are {[m for m in METRICS if m not in EXACT_METRICS]}")

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hwgpt import libm
+from hwgpt.metrics import EXACT_METRICS, POINT_METRICS  # noqa: F401 - defined in hwgpt.metrics, importable here
 from hwgpt.surrogates import conformal, distribution
 from hwgpt.surrogates.features import FeatureSpec
 
@@ -26,10 +27,6 @@ DEFAULT_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.
 """Quantile grid; its symmetric pairs give the central levels 0.2, 0.4, 0.5, 0.6, 0.8, 0.9, 0.95."""
 NOMINAL_LEVELS = (0.5, 0.8, 0.9, 0.95)
 """Central levels the issue asks validation for (every calibrated level is reported)."""
-EXACT_METRICS = ("flops", "params")
-"""Answered from :mod:`hwgpt.cost`, never surrogate-modelled."""
-POINT_METRICS = ("perplexity", "accuracy")
-"""Deterministic per architecture (PointSurrogate); every other metric gets a QuantileSurrogate."""
 
 
 def default_transform(metric: str) -> str:

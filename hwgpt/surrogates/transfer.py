@@ -535,7 +535,7 @@ def fit_transfer(
         TooFewArchsError: fewer complete archs than the method needs (the message gives the minimum).
         ValueError: a metric that is not a hardware metric, or no observations.
     """
-    from hwgpt.surrogates.fit import versions
+    from hwgpt.provenance import versions
 
     settings = settings or TransferSettings()
     if metric in EXACT_METRICS or metric in POINT_METRICS:

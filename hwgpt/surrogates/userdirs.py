@@ -17,9 +17,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from hwgpt.configs import DEVICE_CONF_DIR
+from hwgpt.surrogates.layout import META_SUFFIX, device_dir, device_names
+
 log = logging.getLogger(__name__)
 
-META_SUFFIX = ".meta.json"
 _WARNED: set[tuple[str, str]] = set()
 
 
@@ -39,10 +41,8 @@ def user_available() -> dict[str, dict[str, list[str]]]:
     out: dict[str, dict[str, list[str]]] = {}
     if not root.is_dir():
         return out
-    from hwgpt.surrogates.artifacts import device_dir, device_names  # skips a fit's staging directories
-
     for sd in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for name in device_names(sd):
+        for name in device_names(sd):  # skips a fit's staging directories
             dd = device_dir(root, sd.name, name)
             metrics = sorted(f.name[: -len(META_SUFFIX)] for f in dd.iterdir() if f.name.endswith(META_SUFFIX))
             if metrics:
@@ -52,8 +52,6 @@ def user_available() -> dict[str, dict[str, list[str]]]:
 
 def has_user(scale: str, device: str) -> bool:
     """True when the user root holds surrogates of (scale, device)."""
-    from hwgpt.surrogates.artifacts import device_dir
-
     d = device_dir(user_root(), scale, device)
     return d.is_dir() and any(f.name.endswith(META_SUFFIX) for f in d.iterdir())
 
@@ -87,9 +85,7 @@ def device_argv(argv: Sequence[str], conf_dir: Path | None = None) -> list[str]:
     Used by ``profile.py`` and ``search.py`` before Hydra composes, so a user's own device name works
     like ``local``. Other arguments (and ``device=`` values that have a config) pass unchanged.
     """
-    from hwgpt.profiling.device import CONF_DIR
-
-    conf_dir = conf_dir or CONF_DIR
+    conf_dir = conf_dir or DEVICE_CONF_DIR
     out: list[str] = []
     for a in argv:
         key, eq, value = a.partition("=")
