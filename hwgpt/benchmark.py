@@ -25,6 +25,12 @@ metrics and devices, and the same for the same key whether drawn alone or in a b
 process. Latency and energy draws of one arch are independent: in the measurements they come from separate
 runs and their per-repeat deviations are uncorrelated (Spearman 0.006, p = 0.68, 4004 tiny pairs; 0.019, p =
 0.54, 1004 at S; docs, "Search as a simulator"), so a joint (correlated) draw is not offered.
+
+Length: one class, the public facade :class:`Benchmark` (about 430 lines): its methods are the API users
+call (``query``, ``interval``, ``sample_observation(s)``, ``simulated_seconds``, ``report`` and their checks).
+What they stand on has its own modules: the draws, the quantile cache and the measurement protocol
+(:mod:`hwgpt.simulation`), the artifacts (:mod:`hwgpt.surrogates.artifacts`), the metric names
+(:mod:`hwgpt.metrics`) and the live evaluator (:mod:`hwgpt.live`).
 """
 
 from __future__ import annotations
