@@ -70,11 +70,25 @@ def _search_task(cfg: Any) -> float:
     return cli_main(run, cfg, what=_command())["hypervolume"]
 
 
-def search() -> None:
-    """``hwgpt-search [key=value ...]``: see conf/search.yaml."""
+def search_argv(argv: list[str]) -> list[str]:
+    """The search's command line checked and rewritten before Hydra creates a run directory.
+
+    Refuses run directories that would clobber something (``hydra.run.dir=`` the working directory,
+    ``task_name=../x``), joins shell-expanded ``devices=``/``constraints=`` braces, and turns
+    ``device=<a user's own surrogate name>`` into ``device=local ...``.
+    """
+    from hwgpt.search.rundir import check_overrides
     from hwgpt.surrogates.userdirs import device_argv
 
-    sys.argv = device_argv(join_braces(sys.argv))  # device=<a user's own surrogate name> -> device=local ...
+    check_overrides(argv[1:])
+    return device_argv(join_braces(argv))
+
+
+def search() -> None:
+    """``hwgpt-search [key=value ...]`` (and ``python search.py``): see conf/search.yaml."""
+    from hwgpt.errors import cli_argv
+
+    sys.argv = cli_argv(search_argv, sys.argv, what=_command())  # bad input: one line, exit status 2
     _hydra("search", _search_task)
 
 
@@ -86,10 +100,16 @@ def _profile_task(cfg: Any) -> dict[str, Any]:
 
 
 def profile() -> None:
-    """``hwgpt-profile [key=value ...]``: see conf/profile.yaml."""
-    from hwgpt.surrogates.userdirs import device_argv
+    """``hwgpt-profile [key=value ...]`` (and ``python profile.py``): see conf/profile.yaml.
 
-    sys.argv = device_argv(sys.argv)  # device=<a name without a config> -> device=local device.name=<name>
+    Device names are checked before any file is touched; a name without a config needs ``new_device=true``
+    and becomes ``device=local device.name=<name>``. A bad option, a store problem, Ctrl-C or SIGTERM ends
+    with one line (also in the run directory's log) and exit status 2 or 130; the store keeps everything written.
+    """
+    from hwgpt.errors import cli_argv
+    from hwgpt.profiling.device import check_profile_argv
+
+    sys.argv = cli_argv(check_profile_argv, sys.argv, what=_command())
     _hydra("profile", _profile_task)
 
 
@@ -103,7 +123,12 @@ def _train_task(cfg: Any) -> float | None:
 
 
 def train() -> None:
-    """``hwgpt-train [key=value ...]``: see conf/train.yaml."""
+    """``hwgpt-train [key=value ...]`` (and ``python train.py``): see conf/train.yaml.
+
+    Trains, exports the supernet and returns the largest sub-network's final val perplexity. A bad option,
+    Ctrl-C or SIGTERM ends with one line (also in the run directory's log): exit status 2 or 130; an
+    interruption saves a checkpoint and prints the command to resume.
+    """
     # Before torch loads OpenMP: on shared CPUs, spinning OpenMP threads burned 3-6x the CPU time
     # of a training step (2 threads, load ~6 on 2 cores: 8-16 CPU-s vs 2.3 with PASSIVE).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -125,10 +150,11 @@ def import_published() -> None:
 
 
 def report() -> None:
-    """``hwgpt-report <multirun dir> [...]``: see ``hwgpt-report --help``."""
+    """``hwgpt-report <multirun dir> [...]`` (and ``python -m hwgpt.search.report``): see ``--help``."""
+    from hwgpt.errors import cli_main
     from hwgpt.search.report import main
 
-    main()
+    cli_main(main, None, what=_command())  # no runs, unreadable runs: one line, exit status 2
 
 
 def device_from_file() -> None:

@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+from hwgpt.search.budget import Constraint, parse_constraints
 from hwgpt.search.hypervolume import hypervolume, hypervolume_curve, pareto_mask
 from hwgpt.search.objectives import Normalization, Objective, parse_objectives
 from hwgpt.search.problem import SurrogateProblem
 from hwgpt.search.runner import optimize, run
 
 __all__ = [
-    "Normalization", "Objective", "SurrogateProblem", "hypervolume", "hypervolume_curve", "optimize",
-    "parse_objectives", "pareto_mask", "run",
+    "Constraint", "Normalization", "Objective", "SurrogateProblem", "hypervolume", "hypervolume_curve", "optimize",
+    "parse_constraints", "parse_objectives", "pareto_mask", "run",
 ]

@@ -44,6 +44,7 @@ from syne_tune.tuning_status import TuningStatus
 from hwgpt.errors import InvalidInput
 from hwgpt.search.objectives import Normalization
 from hwgpt.search.problem import SurrogateProblem
+from hwgpt.search.state import SearchState
 from hwgpt.search_space import Arch
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,7 @@ def _syne_tune_folder(path: Path):  # noqa: ANN202
 
 def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalization, cfg: DictConfig, n_evals: int,
                            budget_seconds: float | None, run_dir: Path, callbacks: Any = ()) -> Any:
-    """Run ``cfg.optimizer.scheduler`` on the simulator backend; returns a :class:`~hwgpt.search.runner.SearchState`.
+    """Run ``cfg.optimizer.scheduler`` on the simulator backend; returns a :class:`~hwgpt.search.state.SearchState`.
 
     ``callbacks`` are called as in :func:`hwgpt.search.runner.optimize`, once per trial when it finishes
     (stopped at a rung or completed), with the record of its history entry.
@@ -233,7 +234,6 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
     from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
     from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
 
-    from hwgpt.search.runner import SearchState
 
     blackbox = HWGPTBlackbox(problem, normalization)
     backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr=ELAPSED, tuner_sleep_time=0.0,

@@ -20,7 +20,6 @@ zoomed onto the band where optimizers differ), ``report_time_<i>.png`` (the same
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -30,62 +29,10 @@ import numpy as np
 import pandas as pd
 
 from hwgpt.search.plots import plot_comparison, plot_fronts
+from hwgpt.search.runs import load_runs, problem_of
+from hwgpt.search.wandb_report import publish
 
 log = logging.getLogger(__name__)
-
-
-def _overrides(run_dir: Path) -> tuple[str, ...]:
-    """The Hydra overrides a run was started with (``.hydra/overrides.yaml``), sorted; () if none."""
-    f = run_dir / ".hydra" / "overrides.yaml"
-    if not f.is_file():
-        return ()
-    import yaml
-
-    try:
-        return tuple(sorted(str(o) for o in yaml.safe_load(f.read_text()) or ()))
-    except yaml.YAMLError:
-        return ()
-
-
-def load_runs(root: Path) -> list[dict[str, Any]]:
-    """Every ``results.json`` below ``root`` (sorted by path), one per run.
-
-    A run found twice (same problem, optimizer, seed and Hydra overrides, e.g. a study rerun into a copy
-    of its directory) is counted once: the complete one, else the newest; a warning names the others.
-    Each run dict gets ``run_dir`` (its directory) added.
-    """
-    paths = sorted(Path(root).rglob("results.json"))
-    if not paths:
-        raise FileNotFoundError(
-            f"no results.json below {root}; run e.g. `python search.py -m optimizer=rs,ehvi seed=0,1,2`"
-        )
-    kept: dict[tuple, tuple[dict[str, Any], Path]] = {}
-    for p in paths:
-        try:
-            r = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            log.warning("skipping %s: not valid JSON (%s)", p, e)
-            continue
-        r["run_dir"] = str(p.parent)
-        key = (problem_of(r), r["optimizer"], r["seed"], _overrides(p.parent))
-        if key in kept:
-            old, old_path = kept[key]
-            better = (r.get("complete", True), p.stat().st_mtime) > (old.get("complete", True),
-                                                                      old_path.stat().st_mtime)
-            log.warning("%s and %s are the same run (%s, seed %s); keeping %s", old_path, p, r["optimizer"],
-                        r["seed"], p if better else old_path)
-            if not better:
-                continue
-        kept[key] = (r, p)
-    return [r for r, _ in sorted(kept.values(), key=lambda v: str(v[1]))]
-
-
-def problem_of(r: dict[str, Any]) -> str:
-    """A short label of what was optimised: scale, objectives with devices, noise."""
-    objs = ",".join(f"{k}@{r['devices'][k]}" if r["devices"].get(k) and "@" not in k else k for k in r["objectives"])
-    budgets = "".join(f", {k}@{b['device']} <= {b['budget']:g}" if b.get("device") and "@" not in k
-                      else f", {k} <= {b['budget']:g}" for k, b in (r.get("constraints") or {}).items())
-    return f"{r['scale']}: {objs}{budgets} ({'noisy' if r.get('noise', True) else 'medians'})"
 
 
 def _se(x: pd.Series) -> float:
@@ -238,11 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     table = report(args.multirun_dir, out)
     sys.stdout.write(to_markdown(table) + "\n")
     if args.wandb:
-        from hwgpt.search.wandb_report import publish
-
         publish(Path(args.multirun_dir), out, to_markdown(table), sorted(table["problem"].unique()),
                 load_runs(args.multirun_dir), args.project, args.entity)
 
 
 if __name__ == "__main__":
-    main()
+    from hwgpt.errors import cli_main
+
+    cli_main(main, None, what="python -m hwgpt.search.report")  # bad input: one line, exit status 2

@@ -30,106 +30,45 @@ owns it (:mod:`hwgpt.search.rundir`); a second run given the same directory refu
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 from tqdm.auto import tqdm
 
-from hwgpt.errors import Interrupted, InvalidInput, check_int
+from hwgpt.errors import Interrupted, InvalidInput
 from hwgpt.search import constraints as budgets
-from hwgpt.search.journal import JOURNAL_NAME, Journal, check_entries, read_journal
+from hwgpt.search.config import (  # noqa: F401 - MAX_EVALS, DUPLICATES: where docs and callers found them
+    DUPLICATES,
+    MAX_EVALS,
+    budget_seconds,
+    check_config,
+    max_evals,
+    parse_devices,
+    protocol,
+    resolve_config,
+    resolve_scale,
+)
+from hwgpt.search.journal import JOURNAL_NAME, Journal
 from hwgpt.search.objectives import HARDWARE_METRICS, Normalization, parse_objectives
 from hwgpt.search.plots import forward_settings, plot_hypervolume, plot_pareto_front
 from hwgpt.search.problem import SurrogateProblem, observation_seed
-from hwgpt.search.results import build_results, load_results, write_results
-from hwgpt.search.rundir import RunDirError, RunDirLock, check_run_dir, describe_os_error
+from hwgpt.search.results import build_results, write_results
+from hwgpt.search.resume import check_no_shrink, journal_header, load_history, set_aside
+from hwgpt.search.rundir import RunDirLock, check_run_dir
+from hwgpt.search.state import SearchState, seeded
 from hwgpt.search.tracking import make_tracker
-from hwgpt.search_space import Arch, SearchSpace
-from hwgpt.simulation.protocol import MeasurementProtocol
+from hwgpt.search_space import Arch
 
 log = logging.getLogger(__name__)
 
-DUPLICATES = ("reuse", "remeasure")
 MAX_CONSECUTIVE_DUPLICATES = 1000
-MAX_EVALS = 1_000_000
-"""Cap on ``n_evals`` and ``budget.max_evals`` (also capped by the number of architectures of the space)."""
-MAX_NORMALIZATION_ARCHS = 1_000_000
-MAX_THREADS = 4096
-REQUIRED_KEYS = ("objectives", "n_evals", "seed", "noise", "reference_point", "normalization", "optimizer",
-                 "device", "benchmark", "paths")
-RESUME_KEYS = ("optimizer", "scale", "objectives", "devices", "seed", "noise", "constraints")
-
-
-@contextmanager
-def seeded(seed: int, threads: int | None = None) -> Iterator[None]:
-    """Seed Python's, numpy's and torch's global generators (Syne Tune 0.16 samples from numpy's
-    global one and ignores ``random_seed`` there) and set torch's thread count; restore all after."""
-    import torch
-
-    states = random.getstate(), np.random.get_state(), torch.get_rng_state(), torch.get_num_threads()
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.set_rng_state(states[2])
-        torch.set_num_threads(states[3])
-
-
-@dataclass
-class SearchState:
-    """The history of a run: what was evaluated, observed, and what it cost.
-
-    Attributes:
-        archs, observed, seconds, rounds: One entry per counted evaluation (raw objective values,
-            simulated seconds, fidelity in rounds).
-        n_duplicates: Suggestions answered from the history (not counted).
-        timing: Wall seconds: ``benchmark_s`` (benchmark queries), ``optimizer_s`` (suggest +
-            update), ``total_s``; ``setup_s`` (loading the surrogates once, before the first evaluation)
-            is added by :func:`run`.
-        stopped_by: ``n_evals``, ``simulated_budget``, ``duplicates`` or ``interrupted``.
-    """
-
-    archs: list[Arch] = field(default_factory=list)
-    observed: list[dict[str, float]] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    rounds: list[int] = field(default_factory=list)
-    n_duplicates: int = 0
-    timing: dict[str, float] = field(default_factory=lambda: {"benchmark_s": 0.0, "optimizer_s": 0.0, "total_s": 0.0})
-    stopped_by: str = "n_evals"
-
-    def __iter__(self) -> Iterator[Any]:  # (archs, observed, timing), as optimize() returned before
-        return iter((self.archs, self.observed, self.timing))
-
-    @property
-    def simulated_seconds(self) -> float:
-        return float(sum(self.seconds))
-
-    @classmethod
-    def from_results(cls, results: dict[str, Any]) -> SearchState:
-        h = results["history"]
-        return cls(
-            archs=[Arch.from_dict(e["arch"]) for e in h],
-            observed=[{**e["objectives"], **{budgets.PREFIX + k: v for k, v in e.get("constraints", {}).items()}}
-                      for e in h],
-            seconds=[float(e.get("simulated_seconds", 0.0)) for e in h], rounds=[e.get("rounds") for e in h],
-            n_duplicates=int(results.get("n_duplicates", 0)),
-        )
 
 
 def optimize(
@@ -275,236 +214,12 @@ def optimize(
 
 
 # ------------------------------------------------------------------------------------------- config
-def _check(cfg: DictConfig) -> None:
-    """Config errors that need no benchmark, with what is allowed."""
-    n = cfg.n_evals
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise InvalidInput(f"n_evals must be a positive int, got {n!r}")
-    most = max_evals(cfg)
-    if n > most:
-        raise InvalidInput(f"n_evals must be <= {most} ({_cap_reason(cfg, most)}), got {n}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise InvalidInput(f"seed must be a non-negative int, got {cfg.seed!r}")
-    if not isinstance(cfg.noise, bool):
-        raise InvalidInput(f"noise must be true or false, got {cfg.noise!r}")
-    ref = cfg.reference_point
-    if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not np.isfinite(ref) or ref <= 0:
-        raise InvalidInput(f"reference_point must be a positive number, finite (normalised units, e.g. 1.1), "
-                           f"got {ref!r}")
-    threads = cfg.get("threads")
-    if threads is not None:
-        check_int("threads", threads, min=1, max=MAX_THREADS)
-    check_int("normalization.n_archs", cfg.normalization.n_archs, min=1, max=MAX_NORMALIZATION_ARCHS)
-    check_int("normalization.seed", cfg.normalization.seed, min=0, max=2**63 - 1)
-    if "searcher" not in cfg.optimizer and "scheduler" not in cfg.optimizer:
-        raise InvalidInput(f"optimizer config {cfg.optimizer.get('name')!r} has no 'searcher' (or 'scheduler') node")
-    dup = cfg.get("duplicates", "reuse")
-    if dup not in DUPLICATES:
-        raise InvalidInput(f"duplicates must be one of {list(DUPLICATES)}, got {dup!r}")
-    if not isinstance(cfg.get("resume", False), bool):
-        raise InvalidInput(f"resume must be true or false, got {cfg.get('resume')!r}")
-    budget_seconds(cfg)
-    protocol(cfg)
-
-
-def budget_seconds(cfg: DictConfig) -> float | None:
-    """``budget.simulated_hours`` in seconds (None: no time budget); must be positive."""
-    hours = (cfg.get("budget") or {}).get("simulated_hours")
-    if hours is None:
-        return None
-    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not np.isfinite(hours) or hours <= 0:
-        raise InvalidInput(f"budget.simulated_hours must be a positive number of hours (or null for none), "
-                           f"got {hours!r}")
-    most = cfg.budget.get("max_evals", 100_000)
-    if isinstance(most, bool) or not isinstance(most, int) or most <= 0:
-        raise InvalidInput(f"budget.max_evals must be a positive int, got {most!r}")
-    cap = max_evals(cfg)
-    if most > cap:
-        raise InvalidInput(f"budget.max_evals must be <= {cap} ({_cap_reason(cfg, cap)}), got {most}")
-    return float(hours) * 3600.0
-
-
-def _cap_reason(cfg: DictConfig, cap: int) -> str:
-    if cap < MAX_EVALS:
-        return f"the number of distinct architectures of scale {OmegaConf.select(cfg, 'scale.name', default='tiny')}"
-    return "the cap on evaluations of one run, hwgpt.search.runner.MAX_EVALS"
-
-
-def max_evals(cfg: DictConfig) -> int:
-    """The most evaluations a run may ask for: :data:`MAX_EVALS`, or the number of distinct
-    architectures of the scale's space if smaller."""
-    scale = OmegaConf.select(cfg, "scale.name", default=None) or "tiny"
-    return min(MAX_EVALS, SearchSpace.from_name(scale).size)
-
-
-def protocol(cfg: DictConfig) -> MeasurementProtocol:
-    """The measurement protocol of ``cfg.simulation`` (defaults where absent)."""
-    sim = dict(cfg.get("simulation") or {})
-    unknown = set(sim) - set(MeasurementProtocol.__dataclass_fields__)
-    if unknown:
-        raise InvalidInput(f"simulation: unknown keys {sorted(unknown)}; allowed: "
-                           f"{sorted(MeasurementProtocol.__dataclass_fields__)}")
-    return MeasurementProtocol(**sim)
-
-
-def resolve_scale(cfg: DictConfig) -> str:
-    """The scale: ``scale=<name>`` if given, else the device config's ``default_scale`` (else tiny).
-
-    conf/search.yaml selects no scale by default; the paper's devices name the paper's S scale
-    (conf/device/<gpu>.yaml ``default_scale: s``), this machine's ``cpu`` names tiny. The
-    resolved name is written into ``cfg.scale.name``, which the optimizer configs interpolate.
-    """
-    scale = OmegaConf.select(cfg, "scale.name", default=None)
-    if scale is None:
-        scale = OmegaConf.select(cfg, "device.default_scale", default=None) or "tiny"
-        with open_dict(cfg):
-            cfg.scale = {"name": scale}
-        log.info("no scale given: %s, the default of device %s", scale, OmegaConf.select(cfg, "device.name"))
-    return scale
-
-
-def _devices(value: Any) -> dict[str, str]:
-    """``devices``: a mapping, or the string ``metric:device[,metric:device]`` (what a shell leaves of a
-    brace-expanded ``devices={...}``)."""
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        pairs = [p.partition(":") for p in value.split(",") if p]
-        if not pairs or any(not k or not v for k, _, v in pairs):
-            raise InvalidInput(f"devices must map objectives to devices, e.g. devices={{latency:rtx2080,energy:a6000}}"
-                               f" (quote it in the shell), got {value!r}")
-        return {k: v for k, _, v in pairs}
-    try:
-        pairs = dict(value).items()
-    except (TypeError, ValueError) as e:
-        raise InvalidInput(f"devices must map objectives to devices, e.g. devices={{latency:rtx2080}}, "
-                           f"got {value!r}") from e
-    for k, v in pairs:
-        if not isinstance(v, str):
-            raise InvalidInput(f"devices.{k} must be a device name, got {v!r}")
-    try:
-        return {str(k): v for k, v in pairs}
-    except (TypeError, ValueError) as e:
-        raise InvalidInput(f"devices must map objectives to devices, e.g. devices={{latency:rtx2080}}, "
-                           f"got {value!r}") from e
-
-
-def _resolve_config(cfg: DictConfig) -> None:
-    """Missing keys (``~objectives``) and interpolations that do not resolve
-    (``n_evals=${oc.env:NOT_SET}``) as one clear error, before any work."""
-    missing = [k for k in REQUIRED_KEYS if k not in cfg]
-    if missing:
-        raise InvalidInput(f"the config lacks {missing} (removed with ~key?); conf/search.yaml sets them, "
-                           "e.g. objectives=[perplexity,latency]")
-    for key in cfg:
-        if key == "hydra":
-            continue
-        try:
-            OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
-        except OmegaConfBaseException as e:
-            if "HydraConfig was not set" in str(e):  # ${hydra:...} outside a Hydra app: resolved later, if used
-                continue
-            msg = str(e).splitlines()[0]
-            raise InvalidInput(f"config key {key!r} does not resolve: {msg}") from e
-
-
 def _plain(cfg: DictConfig) -> dict[str, Any]:
     """The config as a dict for trackers (unresolved where an interpolation needs a Hydra app)."""
     try:
         return OmegaConf.to_container(cfg, resolve=True)
     except InterpolationResolutionError:
         return OmegaConf.to_container(cfg, resolve=False)
-
-
-def _header(cfg: DictConfig, problem: SurrogateProblem) -> dict[str, Any]:
-    """The journal's header: what identifies the run (a resumed run must match it)."""
-    from hwgpt.search.journal import FORMAT_VERSION, KIND
-
-    head = {"kind": KIND, "format_version": FORMAT_VERSION, "optimizer": cfg.optimizer.name,
-            "scale": problem.scale, "objectives": list(problem.names), "devices": dict(problem.devices),
-            "seed": cfg.seed, "noise": cfg.noise, "protocol": problem.protocol.to_dict(),
-            "duplicates": cfg.get("duplicates", "reuse")}
-    cons = getattr(problem, "constraints", None)
-    if cons is not None:
-        head["constraints"] = cons.to_dict()
-    return head
-
-
-def _load_history(run_dir: Path, header: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None, Any]:
-    """The history to resume: ``(entries as a results-like dict, results.json or None, the journal or None)``.
-
-    The journal and results.json are both checked against ``header``; the one with more evaluations
-    is replayed (the other must be a prefix of it).
-    """
-    journal_path, results_path = run_dir / JOURNAL_NAME, run_dir / "results.json"
-    unique = header["duplicates"] == "reuse"
-    journal = read_journal(journal_path, unique=unique) if journal_path.is_file() else None
-    previous = load_results(results_path) if results_path.is_file() else None
-    if journal is None and previous is None:
-        raise InvalidInput(
-            f"resume=true: no run to resume in {run_dir} (no {JOURNAL_NAME} or results.json); pass the directory of "
-            f"an earlier run with hydra.run.dir=<run dir> (it is printed when a run ends or is interrupted)"
-        )
-    sources = []
-    if journal is not None:
-        _compare(journal.header, header, journal_path)
-        sources.append((journal.entries, journal.archs))
-    if previous is not None:
-        _compare(previous, header, results_path)
-        archs = check_entries(previous["history"], previous["objectives"], str(results_path), unique=unique)
-        sources.append((previous["history"], archs))
-    sources.sort(key=lambda x: len(x[0]))
-    (short, short_archs), (entries, archs) = sources[0], sources[-1]
-    if short_archs != archs[: len(short_archs)] or [e["objectives"] for e in short] != [
-            e["objectives"] for e in entries[: len(short)]]:
-        raise InvalidInput(f"resume=true: {journal_path} and {results_path} hold different histories; move the "
-                           "one you do not trust away")
-    return {"history": entries}, previous, journal
-
-
-def _compare(prev: dict[str, Any], header: dict[str, Any], path: Path) -> None:
-    """Refuse a history of another run (optimizer, scale, objectives, devices, seed, noise, protocol...)."""
-    keys = [*RESUME_KEYS, "protocol"] + (["duplicates"] if "duplicates" in prev else [])
-    diff = {}
-    for k in keys:
-        a, b = prev.get(k), header.get(k)
-        if k == "protocol" and a is None:  # results.json of before the protocol key
-            continue
-        if a != b:
-            diff[k] = (a, b)
-    if diff:
-        raise InvalidInput(f"resume=true: the run in {path} differs from this command in "
-                           + ", ".join(f"{k} (run: {a!r}, now: {b!r})" for k, (a, b) in diff.items()))
-
-
-def _check_no_shrink(history: dict[str, Any], n_evals: int, seconds_budget: float | None) -> None:
-    """Refuse a resume whose budget is smaller than the history (it would drop evaluations)."""
-    entries = history["history"]
-    n = len(entries)
-    if n_evals < n:
-        raise InvalidInput(f"resume=true: the run already has {n} evaluations, more than n_evals={n_evals}; nothing "
-                           f"is dropped: pass n_evals>={n} (or budget.max_evals>={n})")
-    if seconds_budget is not None and n:
-        cum = np.cumsum([float(e["simulated_seconds"]) for e in entries])
-        reached = np.flatnonzero(cum >= seconds_budget)
-        if len(reached) and reached[0] + 1 < n:
-            raise InvalidInput(f"resume=true: the run's {n} evaluations took {cum[-1] / 3600:g} simulated hours, "
-                               f"more than budget.simulated_hours={seconds_budget / 3600:g}; nothing is dropped: "
-                               f"pass budget.simulated_hours>={cum[-1] / 3600:g}")
-
-
-def _set_aside(run_dir: Path) -> None:
-    """A new run (resume=false) in the directory of an earlier one: that run's journal is kept as
-    ``history.previous.jsonl`` (one generation), its results.json is replaced at the end."""
-    journal = run_dir / JOURNAL_NAME
-    if journal.is_file() and journal.stat().st_size > 0:
-        kept = run_dir / "history.previous.jsonl"
-        try:
-            journal.replace(kept)
-        except OSError as e:
-            raise RunDirError(f"cannot set the earlier journal {journal} aside: {describe_os_error(e)}") from e
-        log.warning("%s already held a search (resume=false): its journal is kept as %s and its results.json will "
-                    "be replaced; resume=true continues a run instead", run_dir, kept.name)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -525,7 +240,8 @@ def run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] =
         hwgpt.errors.Interrupted: Ctrl-C/SIGTERM, after writing the partial results and plots.
         hwgpt.search.rundir.RunDirError: the run dir cannot be written (read-only, disk full).
     """
-    _resolve_config(cfg)
+    resolve_scale(cfg)  # first: the optimizer configs interpolate ${scale.name}
+    resolve_config(cfg)
     run_dir = check_run_dir(cfg)
     with ExitStack() as resources:  # the run dir's lock, the journal
         return _run(cfg, callbacks, run_dir, resources)
@@ -540,9 +256,9 @@ def _run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]],
 
         if (done := finished(cfg)) is not None:
             return done
-    _check(cfg)
+    check_config(cfg)
     name = cfg.optimizer.name
-    objectives = parse_objectives(list(cfg.objectives), cfg.device.name, _devices(cfg.get("devices")))
+    objectives = parse_objectives(list(cfg.objectives), cfg.device.name, parse_devices(cfg.get("devices")))
     constraints = budgets.parse_constraints(cfg.get("constraints"), cfg.device.name)
     if cfg.optimizer.get("multi_objective", True) and len(objectives) < 2:
         budgets.check_optimizer(name, len(objectives), constraints)  # single objective: only under budgets
@@ -569,17 +285,17 @@ def _run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]],
         if cfg.get("resume", False):
             raise InvalidInput(f"resume=true is not supported for multi-fidelity optimizer {name!r}; "
                                "it is for rs, ls, nsga2, morea and the BO optimizers")
-    header = _header(cfg, problem)
+    header = journal_header(cfg, problem)
     history, previous, journaled = None, None, None
     if cfg.get("resume", False) and not run_dir.is_dir():
-        _load_history(run_dir, header)  # raises: no run to resume (before the run dir is created)
+        load_history(run_dir, header)  # raises: no run to resume (before the run dir is created)
     tracker = make_tracker(cfg.get("logger"), run_dir, _plain(cfg))
     resources.enter_context(RunDirLock(run_dir))  # before the first write (trackers write from start())
     if cfg.get("resume", False):
-        history, previous, journaled = _load_history(run_dir, header)
-        _check_no_shrink(history, n_evals, seconds_budget)
+        history, previous, journaled = load_history(run_dir, header)
+        check_no_shrink(history, n_evals, seconds_budget)
     else:
-        _set_aside(run_dir)
+        set_aside(run_dir)
     normalization = problem.normalization(cfg.normalization.n_archs, cfg.normalization.seed)
     header["normalization"] = normalization.to_dict()
     if history is not None:  # the searcher was told objectives normalised with these bounds

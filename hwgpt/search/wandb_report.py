@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hwgpt.errors import InvalidInput
+from hwgpt.search.runs import problem_of
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def build_report(root: Path, table_md: str, problems: Sequence[str], runs: Seque
         root: The multirun dir.
         table_md: The comparison table (markdown, from :func:`hwgpt.search.report.to_markdown`).
         problems: The problems of the multirun (one section each).
-        runs: The runs' results dicts (with ``run_dir``, as :func:`hwgpt.search.report.load_runs` returns).
+        runs: The runs' results dicts (with ``run_dir``, as :func:`hwgpt.search.runs.load_runs` returns).
         project, entity: Override the runs' W&B project/entity.
         title: Report title (default: ``hwgpt: <multirun dir name>``).
     """
@@ -81,7 +82,6 @@ def build_report(root: Path, table_md: str, problems: Sequence[str], runs: Seque
     except ImportError as e:
         raise InvalidInput("--wandb needs wandb-workspaces: pip install 'hwgpt[wandb-report]' "
                            "(or pip install wandb-workspaces)") from e
-    from hwgpt.search.report import problem_of
 
     logged = wandb_runs(runs)
     project = project or next((w["project"] for w in logged if w.get("project")), None) or "hwgpt"

@@ -27,9 +27,9 @@ def fake() -> Callable[..., AnalyticBenchmark]:
 
 @pytest.fixture
 def search_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
-    """``make(*overrides, run_dir=None)``: conf/search.yaml on the fake benchmark, logger=none, tmp run dir."""
+    """``make(*overrides, run_dir=None, scale=True)``: conf/search.yaml on the fake benchmark, logger=none, tmp run dir."""
 
-    def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
+    def make(*overrides: str, run_dir: Path | None = None, scale: bool = True) -> DictConfig:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose(
@@ -45,7 +45,8 @@ def search_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
             if "save_dir" in cfg.logger:
                 cfg.logger.save_dir = out
         HydraConfig.instance().set_config(cfg)
-        resolve_scale(cfg)  # scale=null -> the device's default_scale (run() does the same)
+        if scale:  # scale=null -> the device's default_scale (run() does the same, first: scale=False tests it)
+            resolve_scale(cfg)
         return cfg
 
     yield make

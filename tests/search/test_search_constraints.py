@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +52,9 @@ def test_bad_constraint_specs_refused(value: object, match: str) -> None:
 
 
 def test_search_py_joins_brace_expanded_constraints() -> None:
-    sys.path.insert(0, str(ROOT))
-    try:
-        from search import join_constraints
-    finally:
-        sys.path.remove(str(ROOT))
+    from hwgpt.cli import join_braces
+
+    join_constraints = lambda argv: join_braces(argv, ("constraints",))  # noqa: E731
     argv = ["search.py", "scale=m", "constraints=memory@a100:1e9", "constraints=params:2e8", "n_evals=3"]
     assert join_constraints(argv) == ["search.py", "scale=m", "n_evals=3", "constraints={memory@a100:1e9,params:2e8}"]
     one = ["search.py", "constraints={latency:0.015}"]

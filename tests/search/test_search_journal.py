@@ -322,9 +322,9 @@ def test_bad_search_input_is_refused_before_any_work(overrides, match, search_cf
 
 
 def test_n_evals_bounded_by_the_space(search_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hwgpt.search.runner as runner
+    import hwgpt.search.config as config
 
-    monkeypatch.setattr(runner, "MAX_EVALS", 10**12)
+    monkeypatch.setattr(config, "MAX_EVALS", 10**12)
     with pytest.raises(InvalidInput, match=r"n_evals must be <= 3582306 \(the number of distinct architectures"):
         run(search_cfg("scale=tiny", "n_evals=3582307", run_dir=tmp_path / "bad"))
 

@@ -62,13 +62,8 @@ def test_paper_three_objective_case(search_cfg, paper_root: Path) -> None:
 
 def test_shell_brace_expansion_of_devices_is_joined(search_cfg) -> None:
     """Unquoted in bash, devices={latency:rtx2080,energy:a6000} arrives as two overrides; search.py joins them."""
-    import importlib.util
+    from hwgpt import cli
 
-    from search_helpers import ROOT
-
-    spec = importlib.util.spec_from_file_location("search_cli", ROOT / "search.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     argv = ["search.py", "scale=s", "devices=latency:rtx2080", "devices=energy:a6000", "optimizer=nsga2"]
     joined = ["search.py", "scale=s", "optimizer=nsga2", "devices={latency:rtx2080,energy:a6000}"]
     assert cli.join_devices(argv) == joined

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,5 +64,29 @@ def test_report_command_on_a_multirun_dir(search_cfg, tmp_path: Path, capsys) ->
 
 
 def test_report_on_an_empty_dir_says_what_to_run(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no results.json below"):
+    from hwgpt.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="no results.json below"):
         main([str(tmp_path)])
+    p = subprocess.run([sys.executable, "-m", "hwgpt.search.report", str(tmp_path)], capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert p.stderr.strip().splitlines()[-1].startswith("python -m hwgpt.search.report: error: no results.json")
+
+
+def test_report_skips_a_truncated_run_and_names_it(search_cfg, tmp_path: Path, caplog) -> None:
+    """A results.json cut off mid-write (or edited by hand) is skipped with a warning naming it; a directory
+    with nothing readable is a clear error, not a KeyError from an empty table."""
+    from hwgpt.errors import InvalidInput
+
+    root = tmp_path / "multirun"
+    run(search_cfg("optimizer=rs", "seed=0", "n_evals=8", run_dir=root / "0"))
+    text = (root / "0" / "results.json").read_text()
+    (root / "1").mkdir()
+    (root / "1" / "results.json").write_text(text[: len(text) // 2])
+    with caplog.at_level("WARNING"):
+        main([str(root)])
+    assert "truncated" in caplog.text and str(root / "1" / "results.json") in caplog.text
+    assert (root / "report.md").read_text().count("| rs |") == 1
+    (root / "0" / "results.json").write_text(text[:100])
+    with pytest.raises(InvalidInput, match="no readable results.json below"):
+        main([str(root)])

@@ -234,3 +234,11 @@ def test_plots_units_staircases_and_no_lines_for_three_objectives(search_cfg, mo
     assert len(front2.axes[0].lines) == 1  # the 2-D front's staircase
     assert front2.axes[0].lines[0].get_drawstyle() == "steps-post"
     assert label({"devices": {"latency": "cpu"}}, "latency") == "latency on cpu [ms per forward]"
+
+
+@pytest.mark.parametrize("optimizer", ["nsga2", "ls", "morea"])
+def test_optimizers_that_read_the_scale_run_without_scale_given(optimizer, search_cfg) -> None:
+    """``python search.py optimizer=nsga2`` names no scale: the device's default is resolved before the optimizer
+    config (which interpolates ${scale.name}) is read (it failed with "Interpolation key 'scale.name' not found")."""
+    res = run(search_cfg(f"optimizer={optimizer}", "n_evals=6", scale=False))
+    assert res["scale"] == "tiny" and len(res["history"]) == 6
