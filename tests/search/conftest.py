@@ -27,7 +27,8 @@ def fake() -> Callable[..., AnalyticBenchmark]:
 
 @pytest.fixture
 def search_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
-    """``make(*overrides, run_dir=None, scale=True)``: conf/search.yaml on the fake benchmark, logger=none, tmp run dir."""
+    """``make(*overrides, run_dir=None, scale=True)``: conf/search.yaml on the fake benchmark, logger=none,
+    tmp run dir."""
 
     def make(*overrides: str, run_dir: Path | None = None, scale: bool = True) -> DictConfig:
         GlobalHydra.instance().clear()
