@@ -5,7 +5,10 @@ From measurement-store rows (:mod:`hwgpt.profiling.store`) to small, versioned a
 ``python -m hwgpt.surrogates.fit``), ``artifacts`` (files and metadata), ``analysis`` (the paper's
 correlation and ECDF figures). Modules: ``features`` (arch -> features), ``boosting``/``linear``
 (models), ``quantile``/``predictor`` (the two kinds of :class:`~hwgpt.surrogates.surrogate.Surrogate`),
-``conformal``/``distribution`` (calibration, sampling), ``validation``, ``data``, ``synthetic``.
+``conformal``/``distribution`` (calibration, sampling), ``validation``, ``data``, ``synthetic``; artifacts on
+disk: ``layout`` (where), ``manifest`` (integrity), ``userdirs`` (the user's own). A new device:
+``transfer`` (on ``transfer_core``), ``new_device`` (``profile.py ... fit=true``), ``from_file``
+(``measurements_file``), validated by ``transfer_validation`` and ``transfer_fresh``.
 """
 
 from __future__ import annotations
