@@ -40,7 +40,7 @@ def run_study(name: str, hours: float, args: argparse.Namespace, project_root: P
            f"optimizer={args.optimizers}", "seed=" + ",".join(str(s) for s in range(args.seeds)),
            f"hydra.launcher.n_jobs={args.jobs}", f"logger={args.logger}"]
     env = {**os.environ, "PROJECT_ROOT": str(project_root)}
-    t0, cpu0 = time.perf_counter(), _children_cpu()
+    t0, cpu0, load0 = time.perf_counter(), _children_cpu(), os.getloadavg()
     p = subprocess.run(cmd, cwd=project_root, env=env, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     if p.returncode != 0:
@@ -57,6 +57,7 @@ def run_study(name: str, hours: float, args: argparse.Namespace, project_root: P
                   "wall_s": sum(x["wall_s"] for x in v) / len(v),
                   "optimizer_s": sum(x["optimizer_s"] or 0.0 for x in v) / len(v)} for opt, v in per.items()}
     return {"study": name, "simulated_hours": hours, "wall_s": wall, "cpu_s": cpu, "jobs": args.jobs,
+            "load_average_before": load0, "load_average_after": os.getloadavg(), "cpus": os.cpu_count(),
             "seeds": args.seeds, "optimizers": rows, "report": str(root / "report.md")}
 
 
@@ -87,6 +88,10 @@ def main() -> None:
             print("| optimizer | runs | evals/run | wall s/run | optimizer s/run |\n|---|---|---|---|---|")
             for opt, r in sorted(res["optimizers"].items(), key=lambda kv: -kv[1]["wall_s"]):
                 print(f"| {opt} | {r['runs']} | {r['evals']:.0f} | {r['wall_s']:.1f} | {r['optimizer_s']:.1f} |")
+            sys.stdout.flush()
+            if args.json:  # after each study: a long bench keeps what it measured
+                args.json.write_text(json.dumps({"studies": out, "total_wall_s": sum(r["wall_s"] for r in out)},
+                                                indent=1))
         total, cpu = sum(r["wall_s"] for r in out), sum(r["cpu_s"] for r in out)
         print(f"\nboth studies: {total / 60:.1f} min wall on {args.jobs} jobs (target <= 15 min), {cpu / 60:.1f} "
               f"CPU-minutes (= {cpu / 60 / args.jobs:.1f} min on {args.jobs} idle cores); load average before/after: "

@@ -30,6 +30,14 @@ boxes (84 for those 60 observations): the Monte Carlo EHVI is the same (tested: 
 botorch's log-EHVI, which smooths the max/min over each box, moves slightly (within 1% at the top,
 the same best candidate, tested; on those 60 observations the same top-5 of 64 candidates in 1/60 of
 the time). ``partitioning=exact`` is Syne Tune's.
+
+Bounded step (issue 19): :meth:`EHVISearcher._bounded_candidate` is Syne Tune's step with the fitted
+observations chosen by :func:`~hwgpt.search.optimizers.bo_bound.fit_subset` (the front, the most recent,
+a random rest; ``subset=random``: Syne Tune's random subset), each objective's GP warm-started from the
+previous step's hyperparameters (:class:`~hwgpt.search.optimizers.bo_bound.WarmStart`), and the best
+scored candidate whose architecture was not suggested before (``skip_seen``; Syne Tune may suggest an
+evaluated one, which the runner answers from the history: a BO step for nothing). With
+``subset=random warm_start=false skip_seen=false`` it is Syne Tune's step.
 """
 
 from __future__ import annotations
@@ -37,12 +45,13 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from unittest import mock
 
 from syne_tune.optimizer.schedulers.multiobjective import expected_hyper_volume_improvement as _st_ehvi
 from syne_tune.optimizer.schedulers.multiobjective.expected_hyper_volume_improvement import (
     ExpectedHyperVolumeImprovement,
 )
+
+from hwgpt.search.optimizers.bo_bound import WarmStart, check_subset, fit_subset
 
 _SYNE_TUNE_REFERENCE = 2.0
 
@@ -71,14 +80,27 @@ class EHVISearcher(ExpectedHyperVolumeImprovement):
         reference: Reference point (per objective, in the units the searcher is told).
         acq_batch: Candidates scored per acquisition call (memory bound; same result for any value).
         partitioning: ``fast`` or ``exact`` box decomposition of the non-dominated region (module docstring).
+        subset: Observations fitted once there are more than ``max_num_observations``: ``front``
+            (:func:`hwgpt.search.optimizers.bo_bound.fit_subset`) or ``random`` (Syne Tune's).
+        warm_start, warm_maxiter, refit_every: Warm-started fits
+            (:class:`hwgpt.search.optimizers.bo_bound.WarmStart`); ``warm_start=False``: Syne Tune's.
+        fit_maxiter: L-BFGS iterations of a fit from the defaults (``None``: botorch's default, Syne Tune's).
+        skip_seen: Suggest the best candidate whose architecture was not suggested before (the random
+            strategy); ``False``: the best candidate, as Syne Tune (a duplicate is a BO step for nothing).
         **kwargs: Passed to Syne Tune's ``ExpectedHyperVolumeImprovement``.
     """
 
     def __init__(self, config_space: dict[str, Any], reference: float = 1.1, acq_batch: int = 16,
-                 partitioning: str = "fast", **kwargs: Any) -> None:
+                 partitioning: str = "fast", subset: str = "front", warm_start: bool = True,
+                 warm_maxiter: int = 10, refit_every: int = 10, fit_maxiter: int | None = None,
+                 skip_seen: bool = True, **kwargs: Any) -> None:
         from hwgpt.errors import InvalidInput, check_int
 
         super().__init__(config_space, **kwargs)
+        self.subset = check_subset(subset)
+        self.warm = WarmStart(warm_start, warm_maxiter, refit_every)
+        self.fit_maxiter = fit_maxiter
+        self.skip_seen = bool(skip_seen)
         self.reference = float(reference)
         self.acq_batch = check_int("acq_batch", acq_batch, min=1)
         if partitioning not in PARTITIONINGS:
@@ -106,20 +128,76 @@ class EHVISearcher(ExpectedHyperVolumeImprovement):
 
     def _sample_next_candidate(self) -> dict | None:
         # Syne Tune catches only NotPSDError and ModelFittingError; botorch raises other numerical errors too.
-        real = _st_ehvi.qLogExpectedHypervolumeImprovement
-        chunked = real
-        if self.optimization_strategy == "random":  # the gradient strategy needs the graph: Syne Tune's own call
-            chunked = lambda **kw: _Chunked(real(**kw), self.acq_batch)  # noqa: E731
-        partitioning = PARTITIONINGS[self.partitioning]()
         try:
-            with mock.patch.object(_st_ehvi, "qLogExpectedHypervolumeImprovement", chunked), \
-                    mock.patch.object(_st_ehvi, "NondominatedPartitioning", partitioning):
-                return super()._sample_next_candidate()
+            return self._bounded_candidate()
         except Exception as e:
             logging.getLogger(__name__).warning(
                 "EHVI fit or acquisition failed (%s: %s); suggesting a random config", type(e).__name__, e
             )
             return self._get_random_config()
+
+    def _bounded_candidate(self) -> dict | None:
+        """Syne Tune's ``_sample_next_candidate`` (0.16) with the step bounded (module docstring, "Bounded
+        step"): the fitted subset, warm-started fits, the chunked acquisition, the partitioning, and the
+        best candidate not suggested before."""
+        import numpy as np
+        import torch
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.optim import optimize_acqf
+        from botorch.sampling import SobolQMCNormalSampler
+        from gpytorch.mlls.sum_marginal_log_likelihood import SumMarginalLogLikelihood
+
+        X = np.array(self._config_to_feature_matrix(self._configs_with_results()))
+        objectives = self.objectives()
+        Y = torch.Tensor(objectives)
+        Y *= -1  # botorch maximises
+        cap = self.max_num_observations
+        subsample = False
+        if self.subset == "random":  # Syne Tune's: a random permutation's first cap
+            if cap is not None and len(X) >= cap:
+                perm = self.random_state.permutation(len(X))[:cap]
+                X, Y, subsample = X[perm], Y[perm], True
+        else:
+            keep = fit_subset(objectives, cap, self.random_state, self.subset)
+            if keep is not None:
+                X, Y, subsample = X[keep], Y[keep], True
+        gp = self._make_gp(X_tensor=torch.Tensor(X), Y_tensor=Y)
+        maxiter = [self.warm.start(f"objective{i}", m, self.fit_maxiter) for i, m in enumerate(gp.models)][-1]
+        options = {} if maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(maxiter)}}}
+        fit_gpytorch_mll(SumMarginalLogLikelihood(gp.likelihood, gp), max_attempts=1, **options)
+        for i, m in enumerate(gp.models):
+            self.warm.keep(f"objective{i}", m)
+
+        X_pending = None
+        if self.pending_trials and self.fantasising and not subsample:
+            X_pending = self._config_to_feature_matrix(self._configs_pending())
+        ref_point = torch.ones(Y.shape[1]) * _SYNE_TUNE_REFERENCE
+        acq = _st_ehvi.qLogExpectedHypervolumeImprovement(
+            model=gp, ref_point=ref_point, partitioning=PARTITIONINGS[self.partitioning]()(ref_point=ref_point, Y=Y),
+            sampler=SobolQMCNormalSampler(torch.Size([self.mc_samples])), X_pending=X_pending,
+        )
+        if self.optimization_strategy == "gradient":
+            candidate, _ = optimize_acqf(acq, bounds=self._get_gp_bounds(), q=1, num_restarts=self.num_restarts,
+                                         raw_samples=self.num_raw_samples)
+            return self._config_from_ndarray(candidate.detach().numpy()[0])
+        Xr = torch.rand(self.num_raw_samples, len(self._hp_ranges.get_ndarray_bounds()))
+        values = _Chunked(acq, self.acq_batch)(Xr[:, None, :])
+        seen = {_key(c) for c in self.trial_configs.values()} if self.skip_seen else set()
+        for i in torch.argsort(values, descending=True, stable=True).tolist():
+            config = self._config_from_ndarray(Xr[i].numpy())
+            if _key(config) not in seen:
+                return config
+        return self._config_from_ndarray(Xr[int(values.argmax())].numpy())
+
+
+def _key(config: dict[str, Any]) -> Any:
+    """Identity of a config's architecture (canonical for the search space's configs)."""
+    from hwgpt.search.optimizers.base import canonical_key
+
+    try:
+        return canonical_key(config)
+    except (KeyError, TypeError, ValueError):
+        return json.dumps(config, sort_keys=True, default=str)
 
 
 class _Chunked:

@@ -30,6 +30,7 @@ from syne_tune.optimizer.schedulers.searchers.utils import make_hyperparameter_r
 
 from hwgpt.errors import InvalidInput
 from hwgpt.search.optimizers.base import MOSearcher
+from hwgpt.search.optimizers.bo_bound import WarmStart, check_subset, fit_subset
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,15 @@ class ScalarizedBO(MOSearcher):
         num_init_random: Uniform samples before the first GP fit (at least 2).
         num_candidates: Uniform random configs in the acquisition pool.
         num_local: Mutations of the best observed configs in the pool.
-        max_num_observations: Fit on a random subset of this many observations at most.
-        fit_maxiter: L-BFGS iterations of each GP hyperparameter fit (``None``: botorch's default,
-            about 5x slower here for a marginal likelihood within 1% of the capped fit's).
+        max_num_observations: Fit on this many observations at most (see ``subset``).
+        fit_maxiter: L-BFGS iterations of a GP hyperparameter fit from the defaults (``None``: botorch's
+            default, about 5x slower here for a marginal likelihood within 1% of the capped fit's).
+        subset: Which observations once there are more than ``max_num_observations``: ``front`` (the
+            non-dominated ones, the most recent, a random rest) or ``random``
+            (:func:`hwgpt.search.optimizers.bo_bound.fit_subset`).
+        warm_start: Start each fit from the previous step's hyperparameters, with ``warm_maxiter``
+            iterations; every ``refit_every``-th fit from the defaults
+            (:class:`hwgpt.search.optimizers.bo_bound.WarmStart`).
     """
 
     scalarization = "linear"
@@ -56,7 +63,8 @@ class ScalarizedBO(MOSearcher):
         self, config_space: dict[str, Any], points_to_evaluate: list[dict] | None = None,
         random_seed: int | None = None, scale: str | None = None, num_init_random: int = 10,
         num_candidates: int = 256, num_local: int = 64, max_num_observations: int | None = 200,
-        fit_maxiter: int | None = 50,
+        fit_maxiter: int | None = 50, subset: str = "front", warm_start: bool = True, warm_maxiter: int = 10,
+        refit_every: int = 10,
     ) -> None:
         super().__init__(config_space, points_to_evaluate, random_seed, scale)
         if num_init_random < 2 or num_candidates + num_local < 1:
@@ -65,6 +73,8 @@ class ScalarizedBO(MOSearcher):
             )
         self.num_init_random, self.num_candidates, self.num_local = num_init_random, num_candidates, num_local
         self.max_num_observations, self.fit_maxiter = max_num_observations, fit_maxiter
+        self.subset = check_subset(subset)
+        self.warm = WarmStart(warm_start, warm_maxiter, refit_every)
         if self.space is None:
             self._hp_ranges = make_hyperparameter_ranges(config_space)
         else:
@@ -104,8 +114,8 @@ class ScalarizedBO(MOSearcher):
         configs, Y = self.observations()
         if len(configs) < self.num_init_random:
             return self.random_config()
-        if self.max_num_observations is not None and len(configs) > self.max_num_observations:
-            keep = np.sort(self.random_state.choice(len(configs), self.max_num_observations, replace=False))
+        keep = fit_subset(Y, self.max_num_observations, self.random_state, self.subset)
+        if keep is not None:
             configs, Y = [configs[i] for i in keep], Y[keep]
         s = self.scalarize(Y, self.weights(Y.shape[1]))
         pool = self._pool(configs, s + 1e3 * self.violations(configs))  # budgets: mutate feasible ones first
@@ -131,7 +141,7 @@ class ScalarizedBO(MOSearcher):
         from torch.special import log_ndtr
 
         Xp = torch.as_tensor(X_pool, dtype=torch.float64)
-        gp = self._fit_gp(X, slack, seed, self.fit_maxiter)
+        gp = self._fit_gp(X, slack, seed, self.fit_maxiter, "slack")
         with torch.no_grad():
             post = gp.posterior(Xp)
             mu, sd = post.mean.squeeze(-1), post.variance.clamp_min(1e-12).sqrt().squeeze(-1)
@@ -143,9 +153,8 @@ class ScalarizedBO(MOSearcher):
         with torch.no_grad():
             return acq(Xp.unsqueeze(1)) + log_pof
 
-    @staticmethod
-    def _fit_gp(X: np.ndarray, y: np.ndarray, seed: int, maxiter: int | None) -> Any:
-        """botorch ``SingleTaskGP`` (standardised outcome) fitted to ``y``."""
+    def _fit_gp(self, X: np.ndarray, y: np.ndarray, seed: int, maxiter: int | None, name: str = "objective") -> Any:
+        """botorch ``SingleTaskGP`` (standardised outcome) fitted to ``y`` (warm-started, see ``warm_start``)."""
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
         from botorch.models.transforms.outcome import Standardize
@@ -154,23 +163,15 @@ class ScalarizedBO(MOSearcher):
         torch.manual_seed(seed)
         gp = SingleTaskGP(torch.as_tensor(X, dtype=torch.float64),
                           torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1), outcome_transform=Standardize(m=1))
+        maxiter = self.warm.start(name, gp, maxiter)
         options = {} if maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(maxiter)}}}
         fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp), **options)
+        self.warm.keep(name, gp)
         return gp
 
-    @staticmethod
-    def _fit_acquisition(X: np.ndarray, y: np.ndarray, seed: int, maxiter: int | None,
+    def _fit_acquisition(self, X: np.ndarray, y: np.ndarray, seed: int, maxiter: int | None,
                          best_f: float | None = None) -> Any:
         from botorch.acquisition.analytic import LogExpectedImprovement
-        from botorch.fit import fit_gpytorch_mll
-        from botorch.models import SingleTaskGP
-        from botorch.models.transforms.outcome import Standardize
-        from gpytorch.mlls import ExactMarginalLogLikelihood
 
-        torch.manual_seed(seed)
-        train_X = torch.as_tensor(X, dtype=torch.float64)
-        train_y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
-        gp = SingleTaskGP(train_X, train_y, outcome_transform=Standardize(m=1))
-        options = {} if maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(maxiter)}}}
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp), **options)
-        return LogExpectedImprovement(gp, best_f=train_y.max() if best_f is None else best_f)
+        gp = self._fit_gp(X, y, seed, maxiter)
+        return LogExpectedImprovement(gp, best_f=float(np.max(y)) if best_f is None else best_f)
