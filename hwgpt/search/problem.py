@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from hwgpt.benchmark import Benchmark as _Benchmark
 from hwgpt.errors import InvalidInput
 from hwgpt.search.objectives import EXACT_METRICS, Normalization, Objective
 from hwgpt.search_space import Arch, SearchSpace
-from hwgpt.simulation.draws import _GOLDEN, _M64, _mix, keyed_uniform, stream_key
+from hwgpt.simulation.draws import _GOLDEN, _M64, _mix, _mix_np, keyed_uniform, stream_key
 from hwgpt.simulation.protocol import MeasurementProtocol
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,13 @@ def observation_seed(seed: int, index: int, objective: int = 0) -> int:
     ``objective`` is accepted for compatibility and ignored.
     """
     return _mix(((int(seed) & _M64) * _GOLDEN + int(index)) & _M64) >> 1
+
+
+def observation_seeds(seed: int, indices: np.ndarray) -> np.ndarray:
+    """:func:`observation_seed` of each of ``indices`` (uint64; the same integer hashing, bit-identical)."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(int(seed) & _M64) * np.uint64(_GOLDEN) + np.asarray(indices).astype(np.uint64)
+        return _mix_np(z) >> np.uint64(1)
 
 
 class SurrogateProblem:
@@ -114,6 +122,11 @@ class SurrogateProblem:
             Objective(o.name, o.metric, o.device or (device if o.hardware else None)) for o in objectives
         )
         self._full_seconds: dict[Arch, float] = {}
+        # Full-fidelity values computed ahead in a batch (prefetch): {evaluation index: (arch, values by
+        # objective, None where observe computes it)}; read once by observe at that index, for that arch.
+        self._ready: dict[int, tuple[Arch, list[float | None]]] = {}
+        self._by_rounds: tuple[Arch | None, list[float]] = (None, [])  # see _seconds_by_rounds
+        self._ppl_rounds: dict[int, tuple[float, float]] = {}  # rounds -> (scale, common shift): see _perplexity
         self._plan = []  # (name, kind, benchmark, metric) per objective: how observe() answers it
         for o in self.objectives:
             kind = ("exact" if o.metric in EXACT_METRICS else "median" if not self.noise
@@ -159,8 +172,6 @@ class SurrogateProblem:
         if rounds is None:
             return self.protocol.repeats
         if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or not 1 <= rounds <= self.max_rounds:
-            from hwgpt.errors import InvalidInput
-
             raise InvalidInput(f"fidelity (rounds) must be an integer in [1, {self.max_rounds}] "
                                f"(simulation.repeats), got {rounds!r}")
         return int(rounds)
@@ -173,15 +184,21 @@ class SurrogateProblem:
         """``(raw objective values, simulated seconds)`` of evaluation ``index`` at ``rounds`` rounds."""
         R = self.protocol.repeats
         r = R if rounds is None else self.check_rounds(rounds)
-        seed = observation_seed(self.seed, index)
+        ready = self._ready.pop(index, None) if r == R and self._ready else None
+        if ready is not None and ready[0] is not arch and ready[0] != arch:
+            ready = None  # computed ahead for another arch (a wrong guess): computed now
+        seed = None
         out = {}
-        for name, kind, bench, metric in self._plan:
-            if kind == "exact":
+        for j, (name, kind, bench, metric) in enumerate(self._plan):
+            if ready is not None and ready[1][j] is not None:
+                out[name] = ready[1][j]
+            elif kind == "exact":
                 key = (arch, metric)
                 if key not in self._exact:
                     self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
                 out[name] = self._exact[key]
             elif kind == "draw":
+                seed = observation_seed(self.seed, index) if seed is None else seed
                 out[name] = float(bench.sample_observation(arch, metric, seed=seed, repeats=r))
             elif kind == "perplexity" and r < R:
                 out[name] = self._perplexity(bench, arch, r)
@@ -192,7 +209,23 @@ class SurrogateProblem:
             if secs is None:
                 secs = self._full_seconds[arch] = self.seconds(arch, R)
             return out, secs
-        return out, self.seconds(arch, r)
+        return out, self._seconds_by_rounds(arch)[r - 1]
+
+    def _seconds_by_rounds(self, arch: Arch) -> list[float]:
+        """Simulated seconds of ``arch`` at ``1..R`` rounds (multi-fidelity: every rung reads them), in
+        one call where the benchmark takes an array of repeats (the same arithmetic per element as
+        :meth:`seconds`), else one call per number of rounds. The last arch's only."""
+        if self._by_rounds[0] is arch:
+            return self._by_rounds[1]
+        R = self.max_rounds
+        secs = None
+        if isinstance(self._benches[None], _Benchmark):
+            secs = np.asarray(self._benches[None].simulated_seconds(
+                arch, self._seconds_metrics, self.protocol, repeats=np.arange(1, R + 1))).tolist()
+        if not isinstance(secs, list) or len(secs) != R:
+            secs = [self.seconds(arch, r) for r in range(1, R + 1)]
+        self._by_rounds = (arch, secs)
+        return secs
 
     def prepare(self) -> float:
         """Load and compile every surrogate the evaluations read, once, before the first one.
@@ -207,9 +240,10 @@ class SurrogateProblem:
         """Warm the benchmarks' caches for ``archs`` (one batch per surrogate), where they have one.
 
         ``start``: the evaluation index ``archs[0]`` will most likely have (the rest following in
-        order): their full-fidelity draws and simulated seconds are computed now, in one batch.
-        An evaluation at another index (a duplicate in between) is computed when it comes: the
-        values never depend on the guess.
+        order): their full-fidelity draws and simulated seconds are computed now, in one batch
+        (:meth:`hwgpt.Benchmark.sample_observations`, bit-identical to one draw at a time). An
+        evaluation at another index (a duplicate in between) or of another arch is computed when it
+        comes: the values never depend on the guess.
         """
         by_bench: dict[int, tuple[Any, set[str]]] = {}
         for o in self.objectives:
@@ -232,21 +266,32 @@ class SurrogateProblem:
         if fresh:
             secs = base.simulated_seconds(fresh, self._seconds_metrics, self.protocol, repeats=self.max_rounds)
             self._full_seconds.update(zip(fresh, secs.tolist(), strict=True))
-        seeds = np.asarray([observation_seed(self.seed, start + k) for k in range(len(archs))], dtype=np.uint64)
-        for _, kind, bench, metric in self._plan:
-            if kind == "draw" and hasattr(bench, "prefetch_draws"):
-                bench.prefetch_draws(list(archs), metric, seeds, self.max_rounds)
+        archs = list(archs)
+        seeds = observation_seeds(self.seed, np.arange(start, start + len(archs)))
+        columns: list[list[float] | None] = [
+            bench.sample_observations(archs, metric, seeds, self.max_rounds).tolist()
+            if kind == "draw" and hasattr(bench, "sample_observations") else None
+            for _, kind, bench, metric in self._plan
+        ]
+        if len(self._ready) > 4 * len(archs) + 1024:  # guesses that were never evaluated
+            self._ready.clear()
+        for k, a in enumerate(archs):
+            self._ready[start + k] = (a, [None if c is None else c[k] for c in columns])
 
     def _perplexity(self, bench: Any, arch: Arch, r: int) -> float:
         ppl = _median(bench, arch, "perplexity")
         R, W = self.protocol.repeats, self.protocol.perplexity_windows
         if r >= R or W == 0:
             return ppl
-        w = W * r / R
-        scale = float(np.sqrt(1.0 / w - 1.0 / W))
-        u_c = keyed_uniform(self.seed, r, _PPL_COMMON)  # one offset per (run, rounds): the same windows
+        per_rounds = self._ppl_rounds.get(r)
+        if per_rounds is None:  # what depends on the run and the rounds only, once
+            w = W * r / R
+            u_c = keyed_uniform(self.seed, r, _PPL_COMMON)  # one offset per (run, rounds): the same windows
+            per_rounds = self._ppl_rounds[r] = (float(np.sqrt(1.0 / w - 1.0 / W)),
+                                                NLL_SD_COMMON * _NORMAL.inv_cdf(u_c))
+        scale, common = per_rounds
         u_a = keyed_uniform(self.seed, int(arch.id, 16), _PPL_ARCH, r)
-        shift = scale * (NLL_SD_COMMON * _NORMAL.inv_cdf(u_c) + NLL_SD_ARCH * _NORMAL.inv_cdf(u_a))
+        shift = scale * (common + NLL_SD_ARCH * _NORMAL.inv_cdf(u_a))
         return float(ppl * math.exp(shift))  # libm, not numpy's SIMD exp: one code path per value
 
     def seconds(self, arch: Arch, rounds: int | None = None) -> float:

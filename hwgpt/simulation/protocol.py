@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hwgpt.errors import check_float, check_int
+from hwgpt.errors import InvalidInput, check_float, check_int
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,16 @@ class MeasurementProtocol:
         Args:
             hardware: ``(L_d, n_d)`` per device with hardware objectives (``L_d`` a float or an array).
             quality_forward: ``(L_p, forwards of the full perplexity evaluation)``, or None without one.
-            repeats: ``r`` (None: ``self.repeats``).
+            repeats: ``r`` (None: ``self.repeats``), or a 1-D integer array of them (then the result has
+                one element per ``r``, each equal to the scalar formula's bits: + - * / only).
         """
-        r = self.repeats if repeats is None else check_int("repeats", repeats, min=1)
+        if repeats is not None and np.ndim(repeats) == 1:  # every r of an array at once (the same arithmetic)
+            r: Any = np.asarray(repeats)
+            if r.dtype.kind not in "iu" or (r < 1).any():
+                raise InvalidInput(f"repeats must be integers >= 1, got {repeats!r}")
+            r = r.astype(np.int64)
+        else:
+            r = self.repeats if repeats is None else check_int("repeats", repeats, min=1)
         total = self.overhead_seconds + sum((self.warmup + r * n) * lat for lat, n in hardware)
         if quality_forward is not None:
             lat, forwards = quality_forward

@@ -229,3 +229,50 @@ def test_fast_nondominated_priority_equals_syne_tunes() -> None:
         assert FastNonDominatedPriority()(X).tolist() == NonDominatedPriority()(X).tolist()
     s = MOREA(SearchSpace.from_name("tiny").to_syne_tune(), scale="tiny", random_seed=0)
     assert isinstance(s._multiobjective_priority, FastNonDominatedPriority)
+
+
+def test_observation_seeds_equal_one_at_a_time() -> None:
+    from hwgpt.search.problem import observation_seed, observation_seeds
+
+    for seed in (0, 3, 2**40 + 7, 2**64 - 1):
+        idx = np.array([0, 1, 5, 999, 2**31, 2**62], dtype=np.uint64)
+        assert observation_seeds(seed, idx).tolist() == [observation_seed(seed, int(i)) for i in idx]
+
+
+def test_values_computed_ahead_equal_one_at_a_time_and_never_depend_on_the_guess() -> None:
+    """prefetch(start=...) computes full-fidelity values in a batch; observe returns the same bits as
+    without the batch, also when the arch at an index is not the guessed one, or at another index."""
+    from hwgpt.benchmark import Benchmark
+
+    objectives = parse_objectives(["perplexity", "latency", "energy", "params"], "cpu")
+    space = SearchSpace.from_name("tiny")
+    archs = space.sample_unique(40, seed=11)
+    plain = SurrogateProblem(Benchmark, "tiny", objectives, "cpu", True, 5)
+    expected = [plain.observe(a, 100 + i) for i, a in enumerate(archs)]
+    other = plain.observe(archs[0], 103)
+    ahead = SurrogateProblem(Benchmark, "tiny", objectives, "cpu", True, 5)
+    ahead.prefetch(archs, start=100)
+    assert len(ahead._ready) == 40
+    assert ahead.observe(archs[0], 103) == other  # another arch at index 103 than the guess: computed now
+    got = [ahead.observe(a, 100 + i) for i, a in enumerate(archs)]
+    assert got[:3] == expected[:3] and got[4:] == expected[4:] and got[3] == expected[3]
+    assert not ahead._ready
+
+
+def test_seconds_at_every_fidelity_in_one_call_equal_one_at_a_time() -> None:
+    """Multi-fidelity (MOASHA): the simulated seconds at 1..R rounds come from one call with an array of
+    repeats, bit for bit the scalar formula's; and observe() at every fidelity is unchanged by it."""
+    from hwgpt.benchmark import Benchmark
+    from hwgpt.simulation.protocol import MeasurementProtocol
+
+    p = MeasurementProtocol(repeats=10, warmup=2, perplexity_windows=32, overhead_seconds=0.125)
+    hw, fw = [(0.0123456789, 2), (0.5e-3, 1)], (0.00731, 12.5)
+    arr = p.seconds(hw, fw, np.arange(1, 11))
+    assert arr.tolist() == [p.seconds(hw, fw, r) for r in range(1, 11)]
+    with pytest.raises(ValueError):
+        p.seconds(hw, fw, np.array([0, 1]))
+    objectives = parse_objectives(["perplexity", "latency", "energy"], "cpu")
+    a, b = (SurrogateProblem(Benchmark, "tiny", objectives, "cpu", True, 9) for _ in range(2))
+    for i, arch in enumerate(SearchSpace.from_name("tiny").sample_unique(12, seed=4)):
+        got = [a.observe(arch, i, r) for r in range(1, 11)]
+        assert got == [(b.evaluate(arch, i, r), b.seconds(arch, r)) for r in range(1, 11)]
