@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 _BOUNDS_CACHE: dict[tuple, dict[str, tuple[float, float]]] = {}
 
+BATCH_VALUES = 8
+"""From this many archs, :meth:`SurrogateProblem.prefetch` also computes their full-fidelity values and
+simulated seconds in one batch (below it, numpy's per-call cost exceeds the scalar path's)."""
+
 
 NLL_SD_COMMON = 0.30
 """Per-window sd (nats) of the mean NLL shared by all archs (window difficulty), tiny supernet."""
@@ -260,8 +264,8 @@ class SurrogateProblem:
                     bench.prefetch(list(archs), sorted(metrics))
                 except ValueError:  # a device without a latency surrogate: simulated_seconds will say so
                     bench.prefetch(list(archs), sorted(m for m in metrics if m not in latency))
-        if start is None or not archs or not hasattr(base, "prefetch_draws"):
-            return
+        if start is None or len(archs) < BATCH_VALUES or not hasattr(base, "sample_observations"):
+            return  # (a few archs: observe's scalar path on the filled caches is cheaper than numpy's)
         fresh = list(dict.fromkeys(a for a in archs if a not in self._full_seconds))
         if fresh:
             secs = base.simulated_seconds(fresh, self._seconds_metrics, self.protocol, repeats=self.max_rounds)

@@ -276,3 +276,14 @@ def test_seconds_at_every_fidelity_in_one_call_equal_one_at_a_time() -> None:
     for i, arch in enumerate(SearchSpace.from_name("tiny").sample_unique(12, seed=4)):
         got = [a.observe(arch, i, r) for r in range(1, 11)]
         assert got == [(b.evaluate(arch, i, r), b.seconds(arch, r)) for r in range(1, 11)]
+
+
+def test_epsilon_net_order_same_with_and_without_the_pairwise_distances(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwgpt.search.optimizers import moasha
+
+    rng = np.random.RandomState(5)
+    cases = [rng.rand(int(rng.randint(1, 80)), int(rng.choice([2, 3]))) for _ in range(40)]
+    cases += [rng.randint(0, 3, size=(int(rng.randint(1, 80)), 2)).astype(float) for _ in range(40)]  # ties
+    pairwise = [moasha.epsilon_net_order(X, d) for X in cases for d in (0, 1)]
+    monkeypatch.setattr(moasha, "PAIRWISE_MAX", 0)
+    assert [moasha.epsilon_net_order(X, d) for X in cases for d in (0, 1)] == pairwise

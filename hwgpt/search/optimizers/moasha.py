@@ -39,22 +39,31 @@ def epsilon_net_order(X: np.ndarray, dim: int = 0) -> list[int]:
     Seed: the first row with the smallest value in column ``dim``; then repeatedly the remaining row
     farthest (Euclidean) from every chosen one, ties to the smallest index (Syne Tune iterates a
     set of small ints, i.e. in increasing order). Minimum distances are kept up to date as rows are
-    chosen (``O(f^2)``; Syne Tune recomputes them from scratch, ``O(f^3)``), with the same float operations.
+    chosen (``O(f^2)``; Syne Tune recomputes them from scratch, ``O(f^3)``), with the same float operations
+    (each distance is ``np.linalg.norm(X[r] - X[last])``; for up to :data:`PAIRWISE_MAX` rows all of them
+    in one call). Chosen rows are masked with ``-inf`` rather than deleted: ``argmax`` takes the first
+    maximum, the smallest remaining index, as before.
     """
     f = len(X)
     first = int(np.argmin(X, axis=0)[dim])
+    if f <= 2:
+        return [first] if f == 1 else [first, 1 - first]
+    pairwise = np.linalg.norm(X[:, None, :] - X[None, :, :], axis=-1) if f <= PAIRWISE_MAX else None
     order = [first]
-    remaining = np.delete(np.arange(f), first)
-    mind = np.full(f - 1, np.inf)
+    mind = np.full(f, np.inf)
+    mind[first] = -np.inf
     last = first
-    while remaining.size:
-        mind = np.minimum(mind, np.linalg.norm(X[remaining] - X[last], axis=-1))
-        j = int(np.argmax(mind))
-        last = int(remaining[j])
+    for _ in range(f - 1):
+        d = pairwise[:, last] if pairwise is not None else np.linalg.norm(X - X[last], axis=-1)
+        np.minimum(mind, d, out=mind)
+        last = int(np.argmax(mind))
         order.append(last)
-        remaining = np.delete(remaining, j)
-        mind = np.delete(mind, j)
+        mind[last] = -np.inf
     return order
+
+
+PAIRWISE_MAX = 256
+"""Fronts up to this size get all their distances in one call (``f x f x m`` floats)."""
 
 
 def last_in_nondominated_sort(X: np.ndarray, dim: int = 0) -> int:
