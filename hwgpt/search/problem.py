@@ -264,7 +264,7 @@ class SurrogateProblem:
                     bench.prefetch(list(archs), sorted(metrics))
                 except ValueError:  # a device without a latency surrogate: simulated_seconds will say so
                     bench.prefetch(list(archs), sorted(m for m in metrics if m not in latency))
-        if start is None or len(archs) < BATCH_VALUES or not hasattr(base, "sample_observations"):
+        if start is None or len(archs) < BATCH_VALUES or not hasattr(base, "prefetch_draws"):
             return  # (a few archs: observe's scalar path on the filled caches is cheaper than numpy's)
         fresh = list(dict.fromkeys(a for a in archs if a not in self._full_seconds))
         if fresh:
@@ -274,7 +274,7 @@ class SurrogateProblem:
         seeds = observation_seeds(self.seed, np.arange(start, start + len(archs)))
         columns: list[list[float] | None] = [
             bench.sample_observations(archs, metric, seeds, self.max_rounds).tolist()
-            if kind == "draw" and hasattr(bench, "sample_observations") else None
+            if kind == "draw" and hasattr(bench, "prefetch_draws") else None
             for _, kind, bench, metric in self._plan
         ]
         if len(self._ready) > 4 * len(archs) + 1024:  # guesses that were never evaluated
