@@ -217,11 +217,12 @@ def _config_message(e: BaseException) -> str:
 
 
 def _exit_line(line: str, status: int) -> NoReturn:
+    """End the command with ``line`` on stderr, once, and in the run's log file where there is one."""
     line = re.sub(r"\s*\n\s*", " ", line.strip())  # one line, even for a multi-line message (Hydra's)
-    log.error(line)
-    to_terminal = [h for h in logging.getLogger().handlers
-                   if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-                   and getattr(h, "stream", None) in (sys.stdout, sys.stderr)]
-    if not to_terminal or log.getEffectiveLevel() > logging.ERROR:
-        sys.stderr.write(line + "\n")
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, line, None, None)
+    for h in logging.getLogger().handlers:  # the log file (Hydra's job log); the terminal gets it below
+        if isinstance(h, logging.FileHandler) and record.levelno >= h.level:
+            h.handle(record)
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
     raise SystemExit(status)

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgpt.errors import InvalidInput
+from hwgpt.metrics import EXACT_METRICS, METRICS  # the one list of metric names (re-exported here)
 from hwgpt.names import check_name
 
-METRICS = ("perplexity", "accuracy", "latency", "energy", "memory", "flops", "params")
 HARDWARE_METRICS = ("latency", "energy", "memory")
 MAXIMISED_METRICS = ("accuracy",)
-EXACT_METRICS = ("flops", "params")  # from hwgpt.cost: no surrogate, no noise
 
 
 @dataclass(frozen=True)

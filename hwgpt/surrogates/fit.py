@@ -212,10 +212,7 @@ def fit_all(
     if metrics is not None:
         if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
             raise InvalidInput(f"metrics must be a list of metric names, got {metrics!r}")
-        metrics = [check_name("metric", m) for m in metrics]
-        if exact := [m for m in metrics if m in EXACT_METRICS]:
-            raise InvalidInput(f"metrics={exact} are exact (hwgpt.cost computes them; hwgpt.Benchmark answers them "
-                               f"without a surrogate), so they are never fitted; leave them out")
+        metrics = _not_exact([check_name("metric", m) for m in metrics])
     here = df[(df["scale"] == space.name) & (df["device"] == device)]
     present = sorted(set(here["metric"]) - set(EXACT_METRICS))
     have = (df.groupby(["scale", "device"])["metric"].unique().apply(sorted).to_dict() if len(df) else {})
@@ -346,7 +343,15 @@ def _metrics_option(value: Any) -> list[str] | None:
         value = [value]
     if not isinstance(value, list) or not value:
         raise InvalidInput(f"metrics must be null or a non-empty list such as [latency,energy], got {value!r}")
-    return [check_name("metric", m) for m in value]
+    return _not_exact([check_name("metric", m) for m in value])
+
+
+def _not_exact(metrics: list[str]) -> list[str]:
+    """``metrics``, refused if any is exact (checked before the store is read: the first thing wrong is said first)."""
+    if exact := [m for m in metrics if m in EXACT_METRICS]:
+        raise InvalidInput(f"metrics={exact} are exact (hwgpt.cost computes them; hwgpt.Benchmark answers them "
+                           f"without a surrogate), so they are never fitted; leave them out")
+    return metrics
 
 
 def device_identity(devices: pd.DataFrame, obs: pd.DataFrame, device: str) -> dict[str, Any]:
