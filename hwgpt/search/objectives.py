@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgpt.errors import InvalidInput
-from hwgpt.metrics import EXACT_METRICS, METRICS  # the one list of metric names (re-exported here)
+from hwgpt.metrics import EXACT_METRICS, METRICS  # noqa: F401 - the one list of metric names, re-exported here
 from hwgpt.names import check_name
 
 HARDWARE_METRICS = ("latency", "energy", "memory")
