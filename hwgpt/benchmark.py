@@ -334,23 +334,40 @@ class Benchmark:
         """
         if self._live is not None:
             return
-        tables = [self._table(m) for m in metrics] if metrics is not None else list(self._tables.values())
-        by_spec: dict[FeatureSpec, list[QuantileTable]] = {}
-        for t in {id(t): t for t in tables}.values():
-            by_spec.setdefault(t.spec, []).append(t)
+        tables = [self._tables.get(m) or self._table(m) for m in metrics] if metrics is not None \
+            else list(self._tables.values())
         unique = list(dict.fromkeys(archs))
-        missing = {spec: [[a for a in unique if t.lookup(a) is None] for t in ts] for spec, ts in by_spec.items()}
-        fresh = list(dict.fromkeys(a for ms in missing.values() for m in ms for a in m))
+        # per distinct table, the archs it lacks (usually the same list for all: computed once)
+        missing: list[tuple[QuantileTable, list[Arch]]] = []
+        seen: set[int] = set()
+        for t in tables:
+            if id(t) not in seen:
+                seen.add(id(t))
+                lookup = t.lookup
+                missing.append((t, [a for a in unique if lookup(a) is None]))
+        fresh = missing[0][1] if missing else []
+        if any(m is not fresh and (len(m) != len(fresh) or any(x is not y for x, y in zip(m, fresh, strict=True)))
+               for _, m in missing):
+            lacking = {id(a) for _, m in missing for a in m}
+            fresh = [a for a in unique if id(a) in lacking]
         if not fresh:
             return
         aa = arch_arrays(fresh, self.space)  # once for every setting
-        keys = {a: int(a.id, 16) for a in fresh}
-        row = {a: i for i, a in enumerate(fresh)}
-        for spec, ts in by_spec.items():
-            X = features(aa, self.space, spec)
-            for t, m in zip(ts, missing[spec], strict=True):
-                if m:
-                    t.add(m, X[[row[a] for a in m]], [keys[a] for a in m])
+        keys = [int(a.id, 16) for a in fresh]
+        row = None
+        feats: dict[FeatureSpec, np.ndarray] = {}
+        for t, m in missing:
+            if not m:
+                continue
+            X = feats.get(t.spec)
+            if X is None:
+                X = feats[t.spec] = features(aa, self.space, t.spec)  # once per setting
+            if len(m) == len(fresh):  # (m is fresh, in order)
+                t.add(m, X, keys)
+            else:
+                row = row or {a: i for i, a in enumerate(fresh)}
+                idx = [row[a] for a in m]
+                t.add(m, X[idx], [keys[i] for i in idx])
 
     def prefetch_draws(self, archs: list[Arch], metric: str, seeds: np.ndarray, repeats: int = 1) -> None:
         """Compute the draws ``sample_observation(archs[k], metric, seeds[k], repeats)`` ahead, in one batch.

@@ -50,7 +50,7 @@ class QuantileTable:
         self.by_value: dict[Arch, int] = {}
         self.by_id: dict[int, int] = {}
         self.keep: list[Arch] = []
-        self.rows: list[list[float]] = []
+        self.rows: list[tuple[float, ...]] = []  # tuples: untracked by the garbage collector
         self._Q = np.empty((0, len(self.levels)))
         self._M = np.empty(0)
         self._keys = np.empty(0, dtype=np.uint64)
@@ -83,7 +83,7 @@ class QuantileTable:
             self.by_value[a] = start + i
             self.by_id[id(a)] = start + i
         self.keep += archs
-        self.rows += Q.tolist()
+        self.rows += map(tuple, Q.tolist())
         self.key_list += keys
         self.median_list += medians.tolist()
         end = start + len(archs)
