@@ -37,6 +37,7 @@ from omegaconf import DictConfig
 from syne_tune.backend.trial_status import Status
 from syne_tune.blackbox_repository.blackbox import Blackbox, ObjectiveFunctionResult
 from syne_tune.config_space import randint
+from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA as _SyneTuneMOASHA
 from syne_tune.stopping_criterion import StoppingCriterion
 from syne_tune.tuner_callback import TunerCallback
 from syne_tune.tuning_status import TuningStatus
@@ -50,6 +51,8 @@ from hwgpt.search_space import Arch
 log = logging.getLogger(__name__)
 
 FIDELITY = "rounds"
+LOOK_AHEAD = 64
+"""Configurations a trial's blackbox call computes ahead (:meth:`HWGPTBlackbox._look_ahead`)."""
 ELAPSED = "elapsed_time"
 
 
@@ -79,6 +82,39 @@ class HWGPTBlackbox(Blackbox):
         self.raw: dict[tuple[int, int], tuple[dict[str, float], float]] = {}
         self.archs: list[Arch] = []
         self.seconds_spent = 0.0  # wall time of the benchmark queries
+        self._config_space = problem.space.to_syne_tune()
+        self._guessed: set[Arch] = set()  # archs whose surrogate rows were computed ahead (see _look_ahead)
+        self._hits = -1  # hits since the last look-ahead (-1: none yet); a look-ahead without any: stop guessing
+        self.scheduler: Any = None  # the scheduler, whose draws between configurations _look_ahead replays
+        self.guesses = [0, 0]  # (trials whose arch was computed ahead, trials)
+
+    def _look_ahead(self) -> None:
+        """Fill the benchmark's caches for the next :data:`LOOK_AHEAD` configurations that a random searcher
+        drawing from numpy's global generator would suggest (Syne Tune's random searcher, MOASHA's), in one
+        batch per surrogate (values never depend on how they were computed, so a wrong guess only wastes
+        the batch). The generator's state is restored: the run's sequence of configurations is unchanged."""
+        brackets = getattr(self.scheduler, "brackets", None)
+        if isinstance(self.scheduler, _SyneTuneMOASHA) and brackets:  # its on_trial_add draws a bracket per trial
+            sizes = np.array([len(b.rungs) for b in brackets])
+            probs = np.e ** (sizes - sizes.max())
+            p = probs / probs.sum()
+        state = np.random.get_state()
+        try:
+            configs = []
+            for _ in range(LOOK_AHEAD):
+                configs.append({k: v.sample() if hasattr(v, "sample") else v for k, v in self._config_space.items()})
+                if brackets:
+                    np.random.choice(len(brackets), p=p)
+        finally:
+            np.random.set_state(state)
+        archs = []
+        for c in configs:
+            try:
+                archs.append(self.problem.space.from_config(c))
+            except InvalidInput:  # not this space's sampler after all: no guess
+                return
+        self._guessed = set(archs)
+        self.problem.prefetch(archs)
 
     @property
     def fidelity_values(self) -> np.ndarray:
@@ -90,6 +126,13 @@ class HWGPTBlackbox(Blackbox):
 
         t0 = time.perf_counter()
         arch = self.problem.space.from_config(configuration)
+        self.guesses[1] += 1
+        if arch in self._guessed:
+            self.guesses[0] += 1
+            self._hits += 1
+        elif self._hits != 0:  # a miss (or the first trial): the next ones, from where the generator is now
+            self._hits = 0
+            self._look_ahead()
         index = len(self.archs)
         self.archs.append(arch)
         rows = []
@@ -242,6 +285,8 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
         config_space=problem.space.to_syne_tune(), metrics=metric_names(problem), do_minimize=True,
         time_attr=FIDELITY, max_t=problem.max_rounds, random_seed=cfg.seed,
     )
+    blackbox.scheduler = scheduler
+
     def on_finish(index: int, trial_id: int, r: int, elapsed: float) -> None:
         if index >= n_evals:
             return
@@ -300,6 +345,8 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
     total = time.perf_counter() - start
     state.timing = {"benchmark_s": blackbox.seconds_spent, "optimizer_s": total - blackbox.seconds_spent,
                     "total_s": total}
-    log.info("%s: %d trials on the simulator backend, rounds reached %s", cfg.optimizer.name, len(state.archs),
-             np.bincount(state.rounds, minlength=problem.max_rounds + 1)[1:].tolist() if state.rounds else [])
+    log.info("%s: %d trials on the simulator backend, rounds reached %s; %d of %d archs computed ahead",
+             cfg.optimizer.name, len(state.archs),
+             np.bincount(state.rounds, minlength=problem.max_rounds + 1)[1:].tolist() if state.rounds else [],
+             *blackbox.guesses)
     return state

@@ -91,15 +91,14 @@ def features(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> np.ndarra
     c = cost_arrays(aa, space, spec)
     n = np.maximum(aa.n_layer.astype(np.float64), 1)
     hsum, rsum = c["head_sum"], c["ratio_sum"]
-    lg = lambda x: libm.log10(np.maximum(x, 1.0))  # libm: the same bits on every CPU (hwgpt.libm)
+    # log10 by libm (the same bits on every CPU, hwgpt.libm), of the seven columns in one call
+    logs = libm.log10(np.maximum(np.stack([c["params"], c["flops"], c["attn_flops"], c["proj_flops"],
+                                           c["mlp_flops"], c["memory"], c["kv_bytes"]]), 1.0))
     out = np.empty((len(aa), len(feature_names(space))), dtype=np.float64)
     out[:, 0], out[:, 1], out[:, 2] = aa.embed, aa.n_layer, aa.bias
     L = space.max_layers
     out[:, 3:3 + L], out[:, 3 + L:3 + 2 * L] = aa.heads, aa.ratios
-    cols = [
-        lg(c["params"]), lg(c["flops"]), lg(c["attn_flops"]), lg(c["proj_flops"]), lg(c["mlp_flops"]),
-        lg(c["memory"]), lg(c["kv_bytes"]), hsum, hsum / n, rsum, rsum / n,
-    ]
+    cols = [*logs, hsum, hsum / n, rsum, rsum / n]
     for j, col in enumerate(cols):
         out[:, 3 + 2 * L + j] = col
     return out

@@ -1,0 +1,36 @@
+"""moasha computes the surrogate rows of its next random configurations ahead, in one batch (issue 19):
+the run (configurations, observations, rounds, seconds) is the same as without, and the guesses hit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hwgpt.search import run
+from hwgpt.search.multifidelity import HWGPTBlackbox
+
+
+def _moasha(search_cfg, run_dir: Path) -> dict:  # noqa: ANN001
+    return run(search_cfg("optimizer=moasha", "n_evals=150", "benchmark._target_=hwgpt.benchmark.Benchmark",
+                          "device=cpu", "normalization.n_archs=50", run_dir=run_dir))
+
+
+def test_moasha_look_ahead_keeps_the_run_and_hits(search_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    boxes: list[HWGPTBlackbox] = []
+    look = HWGPTBlackbox._look_ahead
+
+    def spy(self: HWGPTBlackbox) -> None:
+        boxes.append(self)
+        look(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(HWGPTBlackbox, "_look_ahead", spy)
+        ahead = _moasha(search_cfg, tmp_path / "ahead")
+    hits, trials = boxes[-1].guesses
+    assert trials >= 150 and hits >= trials - 3  # one look-ahead per 64 trials, the first trial a miss
+    with monkeypatch.context() as m:
+        m.setattr(HWGPTBlackbox, "_look_ahead", lambda self: None)
+        plain = _moasha(search_cfg, tmp_path / "plain")
+    assert ahead["history"] == plain["history"]
+    assert ahead["hypervolume"] == plain["hypervolume"]
