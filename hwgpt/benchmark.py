@@ -440,6 +440,21 @@ class Benchmark:
             return float(self.sample_observations([arch], metric, seed, repeats)[0])
         return t.draw(i, seed, repeats)
 
+    def sample_observation_rounds(self, arch: Arch, metric: str, seed: int, rounds: int) -> list[float]:
+        """``[sample_observation(arch, metric, seed, r) for r in 1..rounds]``, bit-identical, the keyed
+        uniforms hashed once (a multi-fidelity trial reads every number of rounds)."""
+        t = self._tables.get(metric) or self._table(metric)
+        i = t.lookup(arch)
+        if i is None:
+            if not isinstance(arch, Arch):
+                self.space.validate(arch)
+            i = int(self._rows(t, [arch])[0])
+        if not t.noise:
+            return [t.median_list[i]] * rounds
+        if type(seed) is not int or seed < 0 or type(rounds) is not int or not 1 <= rounds <= MAX_DRAW_REPEATS:
+            return [self.sample_observation(arch, metric, seed, r) for r in range(1, rounds + 1)]
+        return t.draw_rounds(i, seed, rounds)
+
     def median(self, arch: Arch, metric: str) -> float:
         """The median of ``metric`` for ``arch`` from the cache (the point prediction, cached)."""
         t = self._tables.get(metric) or self._table(metric)

@@ -35,7 +35,7 @@ from hwgpt.benchmark import Benchmark as _Benchmark
 from hwgpt.errors import InvalidInput
 from hwgpt.search.objectives import EXACT_METRICS, Normalization, Objective
 from hwgpt.search_space import Arch, SearchSpace
-from hwgpt.simulation.draws import _GOLDEN, _M64, _mix, _mix_np, keyed_uniform, stream_key
+from hwgpt.simulation.draws import _GOLDEN, _M64, _mix, _mix_np, draw_key, keyed_uniform, stream_key, uniform_of
 from hwgpt.simulation.protocol import MeasurementProtocol
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ class SurrogateProblem:
         # objective, None where observe computes it)}; read once by observe at that index, for that arch.
         self._ready: dict[int, tuple[Arch, list[float | None]]] = {}
         self._by_rounds: tuple[Arch | None, list[float]] = (None, [])  # see _seconds_by_rounds
+        self._ppl_key: tuple[Arch | None, int] = (None, 0)  # see _perplexity
         self._ppl_rounds: dict[int, tuple[float, float]] = {}  # rounds -> (scale, common shift): see _perplexity
         self._plan = []  # (name, kind, benchmark, metric) per objective: how observe() answers it
         for o in self.objectives:
@@ -215,6 +216,39 @@ class SurrogateProblem:
             return out, secs
         return out, self._seconds_by_rounds(arch)[r - 1]
 
+    def observe_rounds(self, arch: Arch, index: int) -> list[tuple[dict[str, float], float]]:
+        """``[observe(arch, index, r) for r in 1..R]`` (the same bits), for a multi-fidelity trial that reads
+        every fidelity: what does not depend on the rounds (seed, medians, exact values, the draws' keyed
+        uniforms) is computed once."""
+        R = self.protocol.repeats
+        if index in self._ready:  # (values computed ahead at full fidelity: observe reads them)
+            return [self.observe(arch, index, r) for r in range(1, R + 1)]
+        seed = None
+        outs: list[dict[str, float]] = [{} for _ in range(R)]
+        for name, kind, bench, metric in self._plan:
+            if kind == "draw":
+                seed = observation_seed(self.seed, index) if seed is None else seed
+                if hasattr(bench, "sample_observation_rounds"):
+                    vals = [float(v) for v in bench.sample_observation_rounds(arch, metric, seed, R)]
+                else:
+                    vals = [float(bench.sample_observation(arch, metric, seed=seed, repeats=r))
+                            for r in range(1, R + 1)]
+            elif kind == "exact":
+                key = (arch, metric)
+                if key not in self._exact:
+                    self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
+                vals = [self._exact[key]] * R
+            elif kind == "perplexity":
+                vals = [self._perplexity(bench, arch, r) for r in range(1, R)] + [_median(bench, arch, metric)]
+            else:
+                vals = [_median(bench, arch, metric)] * R
+            for out, v in zip(outs, vals, strict=True):
+                out[name] = v
+        secs = self._full_seconds.get(arch)
+        if secs is None:
+            secs = self._full_seconds[arch] = self.seconds(arch, R)
+        return list(zip(outs, [*self._seconds_by_rounds(arch)[:R - 1], secs], strict=True))
+
     def _seconds_by_rounds(self, arch: Arch) -> list[float]:
         """Simulated seconds of ``arch`` at ``1..R`` rounds (multi-fidelity: every rung reads them), in
         one call where the benchmark takes an array of repeats (the same arithmetic per element as
@@ -294,7 +328,9 @@ class SurrogateProblem:
             per_rounds = self._ppl_rounds[r] = (float(np.sqrt(1.0 / w - 1.0 / W)),
                                                 NLL_SD_COMMON * _NORMAL.inv_cdf(u_c))
         scale, common = per_rounds
-        u_a = keyed_uniform(self.seed, int(arch.id, 16), _PPL_ARCH, r)
+        if self._ppl_key[0] is not arch:  # the last arch's key (a multi-fidelity trial reads every r)
+            self._ppl_key = (arch, draw_key(self.seed, int(arch.id, 16), _PPL_ARCH))
+        u_a = uniform_of(self._ppl_key[1], r)  # = keyed_uniform(self.seed, arch key, _PPL_ARCH, r)
         shift = scale * (common + NLL_SD_ARCH * _NORMAL.inv_cdf(u_a))
         return float(ppl * math.exp(shift))  # libm, not numpy's SIMD exp: one code path per value
 

@@ -130,6 +130,19 @@ class QuantileTable:
             return self.value(i, picked[0])  # the quantile function is monotone: median of Q(u) = Q(median u)
         return 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1]))
 
+    def draw_rounds(self, i: int, seed: int, rounds: int) -> list[float]:
+        """``[draw(i, seed, r) for r in 1..rounds]`` (the same bits): the uniforms of repeat ``k`` do not
+        depend on ``repeats``, so they are hashed once and each fidelity sorts its first ``r``."""
+        key = draw_key(seed, self.key_list[i], self.stream)
+        us = [uniform_of(key, r) for r in range(rounds)]
+        out = []
+        for r in range(1, rounds + 1):
+            self.pending.pop((i, seed, r), None)
+            picked = self.picks(sorted(us[:r]))
+            out.append(self.value(i, picked[0]) if len(picked) == 1
+                       else 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1])))
+        return out
+
     @staticmethod
     def picks(us: Any) -> Any:
         """The order statistics of ``repeats`` sorted uniforms (last axis) that their median reads."""

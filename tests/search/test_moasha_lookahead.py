@@ -34,3 +34,23 @@ def test_moasha_look_ahead_keeps_the_run_and_hits(search_cfg, tmp_path: Path, mo
         plain = _moasha(search_cfg, tmp_path / "plain")
     assert ahead["history"] == plain["history"]
     assert ahead["hypervolume"] == plain["hypervolume"]
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_every_fidelity_at_once_equals_one_at_a_time(noise: bool) -> None:
+    """observe_rounds (a moasha trial) gives the bits of observe at each number of rounds."""
+    from hwgpt.benchmark import Benchmark
+    from hwgpt.search import parse_objectives
+    from hwgpt.search.problem import SurrogateProblem
+
+    objectives = parse_objectives(["perplexity", "latency", "energy", "params"], "cpu")
+    a, b = (SurrogateProblem(Benchmark, "tiny", objectives, "cpu", noise, 7) for _ in range(2))
+    archs = a.space.sample_unique(12, 3)
+    for i, arch in enumerate(archs):
+        at_once = a.observe_rounds(arch, 100 + i)
+        one = [b.observe(arch, 100 + i, r) for r in range(1, b.max_rounds + 1)]
+        assert at_once == one  # floats compared exactly
+    bench = Benchmark(scale="tiny", device="cpu")
+    for arch in archs:
+        assert bench.sample_observation_rounds(arch, "latency", 11, 7) == [
+            bench.sample_observation(arch, "latency", 11, r) for r in range(1, 8)]
