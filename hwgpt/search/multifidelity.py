@@ -36,7 +36,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from syne_tune.backend.trial_status import Status
 from syne_tune.blackbox_repository.blackbox import Blackbox, ObjectiveFunctionResult
-from syne_tune.config_space import randint
+from syne_tune.config_space import Categorical, randint
 from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA as _SyneTuneMOASHA
 from syne_tune.stopping_criterion import StoppingCriterion
 from syne_tune.tuner_callback import TunerCallback
@@ -98,11 +98,22 @@ class HWGPTBlackbox(Blackbox):
             sizes = np.array([len(b.rungs) for b in brackets])
             probs = np.e ** (sizes - sizes.max())
             p = probs / probs.sum()
+        cs = self._config_space
+        # Syne Tune's uniform categorical draws ``np.random.choice(len(categories), size=1)`` per key, in
+        # order: the same numbers as one ``randint`` over every key's count (masked rejection per value),
+        # ~15x cheaper (tests/search/test_moasha_lookahead.py checks the configurations and the state)
+        uniform = all(type(v) is Categorical and type(v.get_sampler()) is Categorical._Uniform for v in cs.values())
+        cats = [list(v.categories) for v in cs.values()] if uniform else []
+        counts = np.array([len(c) for c in cats])
         state = np.random.get_state()
         try:
             configs = []
             for _ in range(LOOK_AHEAD):
-                configs.append({k: v.sample() if hasattr(v, "sample") else v for k, v in self._config_space.items()})
+                if uniform:
+                    idx = np.random.randint(0, counts).tolist()
+                    configs.append({k: c[i] for k, c, i in zip(cs, cats, idx, strict=True)})
+                else:
+                    configs.append({k: v.sample() if hasattr(v, "sample") else v for k, v in cs.items()})
                 if brackets:
                     np.random.choice(len(brackets), p=p)
         finally:

@@ -54,3 +54,25 @@ def test_every_fidelity_at_once_equals_one_at_a_time(noise: bool) -> None:
     for arch in archs:
         assert bench.sample_observation_rounds(arch, "latency", 11, 7) == [
             bench.sample_observation(arch, "latency", 11, r) for r in range(1, 8)]
+
+
+@pytest.mark.parametrize("scale", ["tiny", "s", "m", "l"])
+def test_bulk_categorical_draws_replay_syne_tunes(scale: str) -> None:
+    """One randint over every key's count draws the configurations Syne Tune's sampler draws, and leaves
+    numpy's global generator in the same state (what _look_ahead relies on)."""
+    import numpy as np
+
+    from hwgpt.search_space import SearchSpace
+
+    cs = SearchSpace.from_name(scale).to_syne_tune()
+    cats = [list(v.categories) for v in cs.values()]
+    counts = np.array([len(c) for c in cats])
+    np.random.seed(5)
+    theirs = [{k: v.sample() for k, v in cs.items()} for _ in range(200)]
+    after = np.random.get_state()
+    np.random.seed(5)
+    ours = [{k: c[i] for k, c, i in zip(cs, cats, np.random.randint(0, counts).tolist(), strict=True)}
+            for _ in range(200)]
+    now = np.random.get_state()
+    assert ours == theirs
+    assert (after[1] == now[1]).all() and after[2:] == now[2:]
