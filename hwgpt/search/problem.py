@@ -239,15 +239,15 @@ class SurrogateProblem:
                     self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
                 vals = [self._exact[key]] * R
             elif kind == "perplexity":
-                vals = [self._perplexity(bench, arch, r) for r in range(1, R)] + [_median(bench, arch, metric)]
+                ppl = _median(bench, arch, metric)
+                vals = [self._perplexity(bench, arch, r, ppl) for r in range(1, R)] + [ppl]
             else:
                 vals = [_median(bench, arch, metric)] * R
             for out, v in zip(outs, vals, strict=True):
                 out[name] = v
-        secs = self._full_seconds.get(arch)
-        if secs is None:
-            secs = self._full_seconds[arch] = self.seconds(arch, R)
-        return list(zip(outs, [*self._seconds_by_rounds(arch)[:R - 1], secs], strict=True))
+        by_rounds = self._seconds_by_rounds(arch)  # (its R-th: the scalar formula's bits, + - * / only)
+        secs = self._full_seconds.setdefault(arch, by_rounds[R - 1])
+        return list(zip(outs, [*by_rounds[:R - 1], secs], strict=True))
 
     def _seconds_by_rounds(self, arch: Arch) -> list[float]:
         """Simulated seconds of ``arch`` at ``1..R`` rounds (multi-fidelity: every rung reads them), in
@@ -316,8 +316,9 @@ class SurrogateProblem:
         for k, a in enumerate(archs):
             self._ready[start + k] = (a, [None if c is None else c[k] for c in columns])
 
-    def _perplexity(self, bench: Any, arch: Arch, r: int) -> float:
-        ppl = _median(bench, arch, "perplexity")
+    def _perplexity(self, bench: Any, arch: Arch, r: int, ppl: float | None = None) -> float:
+        """Perplexity of ``arch`` at ``r`` rounds (``ppl``: its median, when the caller has it)."""
+        ppl = _median(bench, arch, "perplexity") if ppl is None else ppl
         R, W = self.protocol.repeats, self.protocol.perplexity_windows
         if r >= R or W == 0:
             return ppl

@@ -134,11 +134,12 @@ class QuantileTable:
         """``[draw(i, seed, r) for r in 1..rounds]`` (the same bits): the uniforms of repeat ``k`` do not
         depend on ``repeats``, so they are hashed once and each fidelity sorts its first ``r``."""
         key = draw_key(seed, self.key_list[i], self.stream)
-        us = [uniform_of(key, r) for r in range(rounds)]
+        us: list[float] = []  # sorted uniforms of repeats 0..r-1
         out = []
         for r in range(1, rounds + 1):
             self.pending.pop((i, seed, r), None)
-            picked = self.picks(sorted(us[:r]))
+            bisect.insort(us, uniform_of(key, r - 1))
+            picked = self.picks(us)
             out.append(self.value(i, picked[0]) if len(picked) == 1
                        else 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1])))
         return out
