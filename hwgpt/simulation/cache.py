@@ -31,7 +31,7 @@ BATCH_NATIVE = 32
 class QuantileTable:
     """Calibrated quantiles (fit space) of one surrogate, one cached row per architecture seen.
 
-    Rows are kept as numpy (batched draws) and as Python lists (a single draw: interpolation in
+    Rows are kept as numpy (batched draws) and as Python tuples (a single draw: interpolation in
     pure Python is ~10x cheaper than numpy on 15 numbers). Lookup is by object identity first
     (the table keeps a reference, so ids are never reused while cached), then by value.
     """
