@@ -421,6 +421,16 @@ class Benchmark:
             raise InvalidInput(f"seed: an array of seeds needs one per arch ({len(archs)}), got shape {seeds.shape}")
         return t.draws(rows, seeds, repeats)
 
+    def _row(self, arch: Arch, metric: str) -> tuple[QuantileTable, int]:
+        """``metric``'s cache and ``arch``'s row in it (computed now if new; a non-Arch is validated first)."""
+        t = self._tables.get(metric) or self._table(metric)
+        i = t.lookup(arch)
+        if i is None:
+            if not isinstance(arch, Arch):
+                self.space.validate(arch)
+            i = int(self._rows(t, [arch])[0])
+        return t, i
+
     def sample_observation(self, arch: Arch, metric: str, seed: int | np.random.Generator = 0,
                            repeats: int = 1) -> float:
         """One realistic noisy observation of ``metric`` for ``arch`` (see :meth:`sample_observations`).
@@ -428,12 +438,7 @@ class Benchmark:
         Cost: ~µs for an arch seen before (the cached quantiles are interpolated), one compiled
         surrogate evaluation for a new one.
         """
-        t = self._tables.get(metric) or self._table(metric)
-        i = t.lookup(arch)
-        if i is None:
-            if not isinstance(arch, Arch):
-                self.space.validate(arch)
-            i = int(self._rows(t, [arch])[0])
+        t, i = self._row(arch, metric)
         if not t.noise:
             return t.median_list[i]
         if type(seed) is not int or seed < 0 or type(repeats) is not int or not 1 <= repeats <= MAX_DRAW_REPEATS:
@@ -443,12 +448,7 @@ class Benchmark:
     def sample_observation_rounds(self, arch: Arch, metric: str, seed: int, rounds: int) -> list[float]:
         """``[sample_observation(arch, metric, seed, r) for r in 1..rounds]``, bit-identical, the keyed
         uniforms hashed once (a multi-fidelity trial reads every number of rounds)."""
-        t = self._tables.get(metric) or self._table(metric)
-        i = t.lookup(arch)
-        if i is None:
-            if not isinstance(arch, Arch):
-                self.space.validate(arch)
-            i = int(self._rows(t, [arch])[0])
+        t, i = self._row(arch, metric)
         if not t.noise:
             return [t.median_list[i]] * rounds
         if type(seed) is not int or seed < 0 or type(rounds) is not int or not 1 <= rounds <= MAX_DRAW_REPEATS:
