@@ -346,8 +346,7 @@ class Benchmark:
                 lookup = t.lookup
                 missing.append((t, [a for a in unique if lookup(a) is None]))
         fresh = missing[0][1] if missing else []
-        if any(m is not fresh and (len(m) != len(fresh) or any(x is not y for x, y in zip(m, fresh, strict=True)))
-               for _, m in missing):
+        if any(m != fresh for _, m in missing):  # (list equality tries identity first: the same archs cost no __eq__)
             lacking = {id(a) for _, m in missing for a in m}
             fresh = [a for a in unique if id(a) in lacking]
         if not fresh:
@@ -422,12 +421,10 @@ class Benchmark:
         return t.draws(rows, seeds, repeats)
 
     def _row(self, arch: Arch, metric: str) -> tuple[QuantileTable, int]:
-        """``metric``'s cache and ``arch``'s row in it (computed now if new; a non-Arch is validated first)."""
+        """``metric``'s cache and ``arch``'s row in it (computed now if new: :meth:`_rows` validates it)."""
         t = self._tables.get(metric) or self._table(metric)
         i = t.lookup(arch)
         if i is None:
-            if not isinstance(arch, Arch):
-                self.space.validate(arch)
             i = int(self._rows(t, [arch])[0])
         return t, i
 
@@ -457,10 +454,7 @@ class Benchmark:
 
     def median(self, arch: Arch, metric: str) -> float:
         """The median of ``metric`` for ``arch`` from the cache (the point prediction, cached)."""
-        t = self._tables.get(metric) or self._table(metric)
-        i = t.lookup(arch)
-        if i is None:
-            i = int(self._rows(t, [arch])[0])
+        t, i = self._row(arch, metric)
         return t.median_list[i]
 
     def simulated_seconds(self, arch: ArchOrList, metrics: list[str],

@@ -82,7 +82,6 @@ class HWGPTBlackbox(Blackbox):
         self.raw: dict[tuple[int, int], tuple[dict[str, float], float]] = {}
         self.archs: list[Arch] = []
         self.seconds_spent = 0.0  # wall time of the benchmark queries
-        self._config_space = problem.space.to_syne_tune()
         self._guessed: set[Arch] = set()  # archs whose surrogate rows were computed ahead (see _look_ahead)
         self._hits = -1  # hits since the last look-ahead (-1: none yet); a look-ahead without any: stop guessing
         self.scheduler: Any = None  # the scheduler, whose draws between configurations _look_ahead replays
@@ -98,7 +97,7 @@ class HWGPTBlackbox(Blackbox):
             sizes = np.array([len(b.rungs) for b in brackets])
             probs = np.e ** (sizes - sizes.max())
             p = probs / probs.sum()
-        cs = self._config_space
+        cs = self.configuration_space
         # Syne Tune's uniform categorical draws ``np.random.choice(len(categories), size=1)`` per key, in
         # order: the same numbers as one ``randint`` over every key's count (masked rejection per value),
         # ~15x cheaper (tests/search/test_moasha_lookahead.py checks the configurations and the state)

@@ -128,6 +128,10 @@ class QuantileTable:
         if picked is None:
             key = draw_key(seed, self.key_list[i], self.stream)
             picked = self.picks(sorted([uniform_of(key, r) for r in range(repeats)]))
+        return self._median_value(i, picked)
+
+    def _median_value(self, i: int, picked: Any) -> float:
+        """Row ``i``'s value at the median of its draws, from the picked order statistics (one or two)."""
         if len(picked) == 1:
             return self.value(i, picked[0])  # the quantile function is monotone: median of Q(u) = Q(median u)
         return 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1]))
@@ -141,9 +145,7 @@ class QuantileTable:
         for r in range(1, rounds + 1):
             self.pending.pop((i, seed, r), None)
             bisect.insort(us, uniform_of(key, r - 1))
-            picked = self.picks(us)
-            out.append(self.value(i, picked[0]) if len(picked) == 1
-                       else 0.5 * (self.value(i, picked[0]) + self.value(i, picked[1])))
+            out.append(self._median_value(i, self.picks(us)))
         return out
 
     @staticmethod

@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)  # noqa: T201 (the command's own help text)
+        (sys.stdout if argv else sys.stderr).write(USAGE + "\n")  # asked for: stdout; missing arguments: stderr
         return 0 if argv else 2
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
     called = Path(sys.argv[0]).name  # a console entry point (hwgpt-...) names itself; else the module
     out = cli_main(_run, argv, what=called if called.startswith("hwgpt") else COMMAND.split()[-1])
-    print(json.dumps(out, indent=1, default=str))  # noqa: T201 (the command's result on stdout)
+    sys.stdout.write(json.dumps(out, indent=1, default=str) + "\n")  # the command's result
     return 0
 
 
