@@ -60,7 +60,7 @@ from hwgpt.simulation.draws import (
 from hwgpt.simulation.protocol import MeasurementProtocol
 from hwgpt.surrogates import artifacts
 from hwgpt.surrogates.distribution import inverse_cdf
-from hwgpt.surrogates.features import FeatureSpec, arch_arrays, cost_arrays, features
+from hwgpt.surrogates.features import FeatureSpec, arch_arrays, cost_arrays, features, features_by_spec
 from hwgpt.surrogates.surrogate import EXACT_METRICS, POINT_METRICS, Surrogate
 
 log = logging.getLogger(__name__)
@@ -354,13 +354,11 @@ class Benchmark:
         aa = arch_arrays(fresh, self.space)  # once for every setting
         keys = [int(a.id, 16) for a in fresh]
         row = None
-        feats: dict[FeatureSpec, np.ndarray] = {}
+        feats = features_by_spec(aa, self.space, [t.spec for t, m in missing if m])  # once per setting
         for t, m in missing:
             if not m:
                 continue
-            X = feats.get(t.spec)
-            if X is None:
-                X = feats[t.spec] = features(aa, self.space, t.spec)  # once per setting
+            X = feats[t.spec]
             if len(m) == len(fresh):  # (m is fresh, in order)
                 t.add(m, X, keys)
             else:

@@ -173,41 +173,56 @@ def breakdown(
     Raises:
         InvalidInput: bad ``batch``/``seq_len``/``dtype``, or a result beyond int64.
     """
-    B, T = check_setting(space, batch, seq_len)
-    nbytes = dtype_bytes(dtype)
+    return breakdowns(aa, space, [(batch, seq_len, dtype)])[0]
+
+
+def breakdowns(aa: ArchArrays, space: SearchSpace,
+               settings: Sequence[tuple[Any, Any, Any]]) -> list[dict[str, np.ndarray]]:
+    """:func:`breakdown` of the same archs in several settings ``(batch, seq_len, dtype)``, in order.
+
+    What depends on the architecture alone (layer sums and maxima, parameters) is computed once; each
+    setting then applies the same formulas (the same int64 operations as one :func:`breakdown` call,
+    so the same values). The simulator fills the caches of surrogates measured in different settings
+    (perplexity at batch 8, latency at batch 1) from one call.
+    """
+    checked = [(*check_setting(space, b, t), dtype_bytes(d)) for b, t, d in settings]
     if not isinstance(aa, ArchArrays):
         raise InvalidType(f"expected ArchArrays (from hwgpt.cost.arch_arrays), got {type(aa).__name__}")
-    # Overflow guard, in float64 on the largest arch: every product below stays under 2**62.
-    if len(aa):
+    if len(aa):  # overflow guard, in float64 on the largest arch: every product below stays under 2**62
         e_max, L = float(aa.embed.max()), float(space.max_layers)
         w_max = float(space.head_size) * float(aa.heads.max(initial=0))
         r_max = float(aa.ratios.max(initial=0))
-        bound = B * T * (e_max * space.vocab_size + L * (4 * e_max * w_max + 2 * T * w_max + 2 * r_max * e_max**2))
-        bound = max(bound, B * T * (e_max + space.vocab_size) * 8)
-        if bound > _INT64_SAFE:
-            raise InvalidInput(f"batch={B} x seq_len={T} is too large for scale {space.name!r}: the cost would "
-                               "exceed 2**62; use a smaller batch")
+        for B, T, _ in checked:
+            bound = B * T * (e_max * space.vocab_size + L * (4 * e_max * w_max + 2 * T * w_max + 2 * r_max * e_max**2))
+            bound = max(bound, B * T * (e_max + space.vocab_size) * 8)
+            if bound > _INT64_SAFE:
+                raise InvalidInput(f"batch={B} x seq_len={T} is too large for scale {space.name!r}: the cost "
+                                   "would exceed 2**62; use a smaller batch")
     e, b, n = aa.embed, aa.bias, aa.n_layer
     hsum, rsum = aa.heads.sum(axis=1), aa.ratios.sum(axis=1)
     hmax, rmax = aa.heads.max(axis=1, initial=0), aa.ratios.max(axis=1, initial=0)
-    hs, N = space.head_size, B * T
+    hs = space.head_size
     # Per layer: norm e(1+b); q,k,v,out 4*e*w + 3*b*w + b*e; MLP 2*e*hidden + b*hidden + b*e,
     # with w = heads * head_size and hidden = ratio * e; summed over layers in closed form.
     params = (space.padded_vocab_size * e + e * (1 + b)
               + n * (e * (1 + b) + 2 * b * e) + hs * hsum * (4 * e + 3 * b) + e * rsum * (2 * e + b))
-    head_macs = N * e * space.vocab_size
-    proj_macs = 4 * N * e * hs * hsum
-    attn_macs = 2 * B * T * T * hs * hsum
-    mlp_macs = 2 * N * e * e * rsum
-    macs = head_macs + proj_macs + attn_macs + mlp_macs
-    kv = 2 * N * hs * hsum
     layer_peak = np.maximum(4 * hs * hmax, 2 * rmax * e)
-    act = np.maximum(N * (2 * e + layer_peak), N * (e + space.vocab_size))
-    return {
-        "params": params, "macs": macs, "flops": 2 * macs, "head_macs": head_macs, "proj_macs": proj_macs,
-        "attn_macs": attn_macs, "mlp_macs": mlp_macs, "weights": params * nbytes, "kv_cache": kv * nbytes,
-        "activations": act * nbytes, "memory": (params + kv + act) * nbytes, "head_sum": hsum, "ratio_sum": rsum,
-    }
+    out = []
+    for B, T, nbytes in checked:
+        N = B * T
+        head_macs = N * e * space.vocab_size
+        proj_macs = 4 * N * e * hs * hsum
+        attn_macs = 2 * B * T * T * hs * hsum
+        mlp_macs = 2 * N * e * e * rsum
+        macs = head_macs + proj_macs + attn_macs + mlp_macs
+        kv = 2 * N * hs * hsum
+        act = np.maximum(N * (2 * e + layer_peak), N * (e + space.vocab_size))
+        out.append({
+            "params": params, "macs": macs, "flops": 2 * macs, "head_macs": head_macs, "proj_macs": proj_macs,
+            "attn_macs": attn_macs, "mlp_macs": mlp_macs, "weights": params * nbytes, "kv_cache": kv * nbytes,
+            "activations": act * nbytes, "memory": (params + kv + act) * nbytes, "head_sum": hsum, "ratio_sum": rsum,
+        })
+    return out
 
 
 def _compute(archs: Any, space: SearchSpace, batch: Any, seq_len: Any, dtype: Any = "float32") -> tuple[dict, bool]:

@@ -88,6 +88,9 @@ class CompiledTrees:
         self._feat, self._thr, self._dleft, self._val = feat.ravel(), thr.ravel(), dleft.ravel(), val.ravel()
         self._off = (np.arange(T, dtype=np.int64) * n_int)[None, :]
         self._leaf_off = (np.arange(T, dtype=np.int64) * n_leaf - n_int)[None, :]
+        # the root level read directly (every row starts at slot 0), and the leaf offsets with the last +1
+        self._feat0, self._thr0 = feat[:, 0].copy(), thr[:, 0].copy()
+        self._leaf_off1 = self._leaf_off + 1
         # XGBoost's sum, reproduced bit for bit: per output, start from base_score (float32) and add the
         # leaves of that output's trees in model order, in float32. Outputs are padded to the same
         # number of trees with a zero leaf (x + 0 == x), so one sequential accumulate does them all.
@@ -120,20 +123,38 @@ class CompiledTrees:
 
     def _predict_block(self, X: np.ndarray) -> np.ndarray:
         n, F = X.shape
-        if n == 1 and not np.isnan(X).any():
+        if np.isnan(X).any():
+            return self._predict_nan(X)
+        if n == 1:
             return self._predict_one(X[0])
-        has_nan = bool(np.isnan(X).any())
+        # The walk below in place, the root level without gathers (every row starts at slot 0).
+        slot = (X.take(self._feat0, axis=1) >= self._thr0).astype(np.int64)
+        if self.depth > 1:  # (the last level's + 1 is in _leaf_off1)
+            slot += 1
+        flat = X.ravel()
+        row_off = (np.arange(n, dtype=np.int64) * F)[:, None]
+        for level in range(1, self.depth):
+            g = slot + self._off
+            right = flat.take(self._feat.take(g) + row_off) >= self._thr.take(g)
+            slot *= 2
+            slot += right
+            if level < self.depth - 1:
+                slot += 1
+        slot += self._leaf_off1  # (the last level's + 1)
+        return self._sum(self._val.take(slot))  # leaves: (n, T) float32
+
+    def _predict_nan(self, X: np.ndarray) -> np.ndarray:
+        """Rows with missing values: the walk with XGBoost's default directions."""
+        n, F = X.shape
         flat = X.ravel()
         row_off = (np.arange(n, dtype=np.int64) * F)[:, None]
         slot = np.zeros((n, self.n_trees), dtype=np.int64)
         for _ in range(self.depth):
             g = slot + self._off
             x = flat.take(self._feat.take(g) + row_off)
-            right = x >= self._thr.take(g)
-            if has_nan:
-                right = np.where(np.isnan(x), ~self._dleft.take(g), right)
+            right = np.where(np.isnan(x), ~self._dleft.take(g), x >= self._thr.take(g))
             slot = 2 * slot + 1 + right
-        return self._sum(self._val.take(slot + self._leaf_off))  # leaves: (n, T) float32
+        return self._sum(self._val.take(slot + self._leaf_off))
 
     def _predict_one(self, x: np.ndarray) -> np.ndarray:
         """One row without NaN: the same walk on 1-D arrays (fewer numpy calls)."""

@@ -176,7 +176,6 @@ class QuantileTable:
     def draws(self, rows: np.ndarray, seeds: np.ndarray, repeats: int) -> np.ndarray:
         """Batched :meth:`draw`, bit-identical to it on any CPU (exp/log by the C library, see
         :mod:`hwgpt.libm`; the interpolation in the same order of operations)."""
-        u, Qr = self.picked_uniforms(rows, seeds, repeats), self.Q[rows]
-        vals = [inverse_cdf(self.levels, Qr, u[:, k]) for k in range(u.shape[1])]
-        vals = [libm.exp(v) if self.log else v for v in vals]
-        return vals[0] if len(vals) == 1 else 0.5 * (vals[0] + vals[1])
+        vals = inverse_cdf(self.levels, self.Q[rows], self.picked_uniforms(rows, seeds, repeats))  # (n, 1 or 2)
+        vals = libm.exp(vals) if self.log else vals
+        return vals[:, 0] if vals.shape[1] == 1 else 0.5 * (vals[:, 0] + vals[:, 1])

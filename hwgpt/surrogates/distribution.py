@@ -32,10 +32,10 @@ def inverse_cdf(levels: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray:
     Args:
         levels: ``(K,)`` increasing quantile levels in (0, 1), ``K >= 2``.
         q: ``(n, K)`` non-decreasing quantiles per row.
-        u: ``(n,)`` probabilities.
+        u: ``(n,)`` probabilities, or ``(n, m)``: ``m`` of them per row.
 
     Returns:
-        ``(n,)`` values ``Q_i(u_i)``.
+        ``Q_i(u_i)``, shaped like ``u``.
     """
     levels = np.asarray(levels, dtype=np.float64)
     q = np.atleast_2d(np.asarray(q, dtype=np.float64))
@@ -43,18 +43,21 @@ def inverse_cdf(levels: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray:
     K = len(levels)
     j = np.clip(np.searchsorted(levels, u), 1, K - 1)
     t0, t1 = levels[j - 1], levels[j]
-    q0 = np.take_along_axis(q, (j - 1)[:, None], axis=1)[:, 0]
-    q1 = np.take_along_axis(q, j[:, None], axis=1)[:, 0]
+    flat = q.ravel()
+    at = j + (np.arange(len(q)) * K).reshape((len(q),) + (1,) * (u.ndim - 1))  # q[i, j] in the flat array
+    q0, q1 = flat[at - 1], flat[at]
     # The operations and their order are those of the scalar path (hwgpt.simulation.cache.QuantileTable.value):
     # + - * / round the same in numpy's vector loops as in Python, logs go through math.log.
     out = q0 + (q1 - q0) * (u - t0) / (t1 - t0)
     lo, hi = u < levels[0], u > levels[-1]
     if lo.any():
+        r = np.nonzero(lo)[0]
         lo_log = math.log(float(levels[1]) / float(levels[0]))
-        out[lo] = q[lo, 0] - (q[lo, 1] - q[lo, 0]) / lo_log * log(levels[0] / u[lo])
+        out[lo] = q[r, 0] - (q[r, 1] - q[r, 0]) / lo_log * log(levels[0] / u[lo])
     if hi.any():
+        r = np.nonzero(hi)[0]
         hi_log = math.log((1 - float(levels[-2])) / (1 - float(levels[-1])))
-        out[hi] = q[hi, -1] + (q[hi, -1] - q[hi, -2]) / hi_log * log((1 - levels[-1]) / (1 - u[hi]))
+        out[hi] = q[r, -1] + (q[r, -1] - q[r, -2]) / hi_log * log((1 - levels[-1]) / (1 - u[hi]))
     return out
 
 

@@ -24,7 +24,7 @@ from hwgpt.errors import check_int
 from hwgpt.search_space import Arch, SearchSpace
 
 __all__ = ["COST_FEATURES", "SMALL_BATCH", "ArchArrays", "FeatureSpec", "arch_arrays", "build_features",
-           "cost_arrays", "dtype_bytes", "feature_names", "features"]
+           "cost_arrays", "dtype_bytes", "feature_names", "features", "features_by_spec"]
 
 COST_FEATURES = (
     "log10_params",
@@ -77,7 +77,10 @@ def cost_arrays(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> dict[s
         ``mlp_flops``, ``head_flops`` (LM head), ``kv_bytes``, ``memory`` (MemoryEstimate.total),
         ``head_sum`` and ``ratio_sum`` (over active layers).
     """
-    c = cost.breakdown(aa, space, spec.batch, spec.seq_len, spec.dtype)
+    return _as_float(cost.breakdown(aa, space, spec.batch, spec.seq_len, spec.dtype))
+
+
+def _as_float(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     f = {k: v.astype(np.float64) for k, v in c.items()}
     return {
         "params": f["params"], "macs": f["macs"], "flops": f["flops"], "attn_flops": 2 * f["attn_macs"],
@@ -88,19 +91,37 @@ def cost_arrays(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> dict[s
 
 def features(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> np.ndarray:
     """Feature matrix ``(N, len(feature_names(space)))``: encoding then cost features."""
-    c = cost_arrays(aa, space, spec)
+    return features_by_spec(aa, space, [spec])[spec]
+
+
+_SETTING_LOGS = ("flops", "attn_flops", "proj_flops", "mlp_flops", "memory", "kv_bytes")
+"""The cost columns that depend on the setting, in :data:`COST_FEATURES` order after ``log10_params``."""
+
+
+def features_by_spec(aa: ArchArrays, space: SearchSpace, specs: list[FeatureSpec]) -> dict[FeatureSpec, np.ndarray]:
+    """:func:`features` of the same archs for each of ``specs`` (the same values), with what does not
+    depend on the setting (the encoding, layer sums and means, ``log10_params``) computed once: one
+    batch of new archs fills the caches of surrogates measured in different settings."""
+    specs = list(dict.fromkeys(specs))
+    cs = [_as_float(c) for c in cost.breakdowns(aa, space, [(s.batch, s.seq_len, s.dtype) for s in specs])]
     n = np.maximum(aa.n_layer.astype(np.float64), 1)
-    hsum, rsum = c["head_sum"], c["ratio_sum"]
-    # log10 by libm (the same bits on every CPU, hwgpt.libm), of the seven columns in one call
-    logs = libm.log10(np.maximum(np.stack([c["params"], c["flops"], c["attn_flops"], c["proj_flops"],
-                                           c["mlp_flops"], c["memory"], c["kv_bytes"]]), 1.0))
-    out = np.empty((len(aa), len(feature_names(space))), dtype=np.float64)
-    out[:, 0], out[:, 1], out[:, 2] = aa.embed, aa.n_layer, aa.bias
+    c0 = cs[0]
+    hsum, rsum = c0["head_sum"], c0["ratio_sum"]
+    # log10 by libm (the same bits on every CPU, hwgpt.libm): params once, then each setting's six columns
+    logs = libm.log10(np.maximum(np.stack([c0["params"], *(c[k] for c in cs for k in _SETTING_LOGS)]), 1.0))
+    base = np.empty((len(aa), len(feature_names(space))), dtype=np.float64)
+    base[:, 0], base[:, 1], base[:, 2] = aa.embed, aa.n_layer, aa.bias
     L = space.max_layers
-    out[:, 3:3 + L], out[:, 3 + L:3 + 2 * L] = aa.heads, aa.ratios
-    cols = [*logs, hsum, hsum / n, rsum, rsum / n]
-    for j, col in enumerate(cols):
-        out[:, 3 + 2 * L + j] = col
+    base[:, 3:3 + L], base[:, 3 + L:3 + 2 * L] = aa.heads, aa.ratios
+    j0 = 3 + 2 * L  # the cost columns: log10_params, the six setting columns, then the sums and means
+    base[:, j0] = logs[0]
+    for j, col in enumerate((hsum, hsum / n, rsum, rsum / n)):
+        base[:, j0 + 7 + j] = col
+    out = {}
+    for i, s in enumerate(specs):
+        X = base if i == len(specs) - 1 else base.copy()
+        X[:, j0 + 1:j0 + 7] = logs[1 + 6 * i:7 + 6 * i].T
+        out[s] = X
     return out
 
 

@@ -39,3 +39,16 @@ def test_pinball_is_minimised_by_the_true_quantile() -> None:
     best = distribution.pinball(levels, np.tile(true, (len(y), 1)), y)
     worse = distribution.pinball(levels, np.tile(true + 0.3, (len(y), 1)), y)
     assert np.all(best < worse)
+
+
+def test_inverse_cdf_of_several_probabilities_per_row_is_column_by_column() -> None:
+    """``u`` of shape ``(n, m)`` (a median of repeats reads two order statistics) gives, bit for bit, one
+    ``(n,)`` call per column, tails included."""
+    rng = np.random.default_rng(4)
+    levels = np.array([0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
+    q = np.sort(rng.normal(size=(400, 7)), axis=1)
+    u = np.concatenate([rng.random((200, 2)), rng.random((100, 2)) ** 12, 1 - rng.random((100, 2)) ** 12])
+    both = distribution.inverse_cdf(levels, q, u)
+    assert both.shape == (400, 2)
+    for k in range(2):
+        np.testing.assert_array_equal(both[:, k], distribution.inverse_cdf(levels, q, u[:, k]))

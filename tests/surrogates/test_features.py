@@ -46,3 +46,21 @@ def test_empty_and_single() -> None:
     assert build_features(space.sample(0), space, FeatureSpec()).shape == (1, len(feature_names(space)))
     with pytest.raises(ValueError, match="dtype"):
         FeatureSpec(dtype="float33")
+
+
+def test_features_by_spec_equal_one_call_per_setting() -> None:
+    """The simulator fills the caches of surrogates in different settings from one call: the same bits as
+    :func:`features` once per setting (and the same cost breakdowns), at every scale."""
+    from hwgpt.surrogates.features import features_by_spec
+
+    for name in ("tiny", "s", "l"):
+        space = SearchSpace.from_name(name)
+        aa = arch_arrays(space.sample_unique(300, seed=2) + [space.smallest(), space.largest()], space)
+        specs = [FeatureSpec(1, space.block_size), FeatureSpec(8, space.block_size), FeatureSpec(3, 17, "bfloat16")]
+        many = features_by_spec(aa, space, [*specs, specs[0]])
+        assert list(many) == specs
+        for s in specs:
+            np.testing.assert_array_equal(many[s], features(aa, space, s))
+        for s, b in zip(specs, cost.breakdowns(aa, space, [(s.batch, s.seq_len, s.dtype) for s in specs]), strict=True):
+            one = cost.breakdown(aa, space, s.batch, s.seq_len, s.dtype)
+            assert b.keys() == one.keys() and all(np.array_equal(b[k], one[k]) for k in one)
