@@ -343,8 +343,8 @@ class Benchmark:
         for t in tables:
             if id(t) not in seen:
                 seen.add(id(t))
-                lookup = t.lookup
-                missing.append((t, [a for a in unique if lookup(a) is None]))
+                by_id, by_value = t.by_id, t.by_value  # (t.lookup's test, inline: this runs per arch and table)
+                missing.append((t, [a for a in unique if id(a) not in by_id and a not in by_value]))
         fresh = missing[0][1] if missing else []
         if any(m != fresh for _, m in missing):  # (list equality tries identity first: the same archs cost no __eq__)
             lacking = {id(a) for _, m in missing for a in m}

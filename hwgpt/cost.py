@@ -31,8 +31,9 @@ import torch
 from hwgpt.errors import InvalidInput, InvalidType, check_int
 from hwgpt.search_space import Arch, SearchSpace
 
-SMALL_BATCH = 16
-"""Up to this many archs are validated one by one (faster than the vectorised checks)."""
+SMALL_BATCH = 6
+"""Up to this many archs are validated one by one (faster than the vectorised checks: measured on tiny, µs
+per call one by one / vectorised, 4 archs 16 / 22, 8 archs 28 / 26, 16 archs 53 / 34)."""
 
 _INT64_SAFE = float(2**62)
 

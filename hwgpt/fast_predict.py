@@ -68,10 +68,14 @@ class CompiledTrees:
         self.n_trees = T = len(trees)
         self.depth = D = max([_depth(t["left_children"], t["right_children"]) for t in trees] + [1])
         n_int, n_leaf = (1 << D) - 1, 1 << D
-        feat = np.zeros((T, n_int), dtype=np.int64)
-        thr = np.full((T, n_int), np.inf, dtype=np.float32)
-        dleft = np.ones((T, n_int), dtype=bool)
-        val = np.zeros((T, n_leaf), dtype=np.float32)
+        # After the T trees, 1 + n_outputs constant trees (every split +inf, every leaf one value): a zero,
+        # then each output's base_score. The walk then yields every term of XGBoost's sums in one array.
+        self._n_walk = W = T + 1 + self.n_outputs
+        feat = np.zeros((W, n_int), dtype=np.int64)
+        thr = np.full((W, n_int), np.inf, dtype=np.float32)
+        dleft = np.ones((W, n_int), dtype=bool)
+        val = np.zeros((W, n_leaf), dtype=np.float32)
+        val[T + 1:] = self.base_score.astype(np.float32)[:, None]
         for i, t in enumerate(trees):
             left, right = t["left_children"], t["right_children"]
             cond, split, dl = t["split_conditions"], t["split_indices"], t["default_left"]
@@ -86,8 +90,8 @@ class CompiledTrees:
                 feat[i, slot], thr[i, slot], dleft[i, slot] = split[node], cond[node], bool(dl[node])
                 stack += [(left[node], 2 * slot + 1, level + 1), (right[node], 2 * slot + 2, level + 1)]
         self._feat, self._thr, self._dleft, self._val = feat.ravel(), thr.ravel(), dleft.ravel(), val.ravel()
-        self._off = (np.arange(T, dtype=np.int64) * n_int)[None, :]
-        self._leaf_off = (np.arange(T, dtype=np.int64) * n_leaf - n_int)[None, :]
+        self._off = (np.arange(W, dtype=np.int64) * n_int)[None, :]
+        self._leaf_off = (np.arange(W, dtype=np.int64) * n_leaf - n_int)[None, :]
         # the root level read directly (every row starts at slot 0), and the leaf offsets with the last +1
         self._feat0, self._thr0 = feat[:, 0].copy(), thr[:, 0].copy()
         self._leaf_off1 = self._leaf_off + 1
@@ -96,20 +100,19 @@ class CompiledTrees:
         # number of trees with a zero leaf (x + 0 == x), so one sequential accumulate does them all.
         counts = np.bincount(self.group, minlength=self.n_outputs)
         width = int(counts.max()) + 1
-        zero, base0 = T, T + 1  # extra leaf columns: a zero, then one base_score per output
+        zero, base0 = T, T + 1  # the constant trees' columns: a zero, then one base_score per output
         index = np.full((self.n_outputs, width), zero, dtype=np.int64)
         index[:, 0] = base0 + np.arange(self.n_outputs)
         for g in range(self.n_outputs):
             trees_g = np.flatnonzero(self.group == g)
             index[g, 1:1 + len(trees_g)] = trees_g
         self._sum_index = index
-        self._base32 = self.base_score.astype(np.float32)
 
     def _sum(self, leaves: np.ndarray) -> np.ndarray:
-        """Leaf values ``(..., T)`` (float32) -> predictions ``(..., n_outputs)`` (float64), as XGBoost adds them."""
-        ext = np.concatenate([leaves, np.zeros(leaves.shape[:-1] + (1,), dtype=np.float32),
-                              np.broadcast_to(self._base32, leaves.shape[:-1] + (self.n_outputs,))], axis=-1)
-        return np.add.accumulate(ext[..., self._sum_index], axis=-1, dtype=np.float32)[..., -1].astype(np.float64)
+        """Leaf values ``(..., W)`` (float32; the constant trees' last) -> predictions ``(..., n_outputs)``
+        (float64), as XGBoost adds them."""
+        terms = leaves.take(self._sum_index, axis=-1, mode="clip")  # (..., n_outputs, width)
+        return np.add.accumulate(terms, axis=-1, dtype=np.float32)[..., -1].astype(np.float64)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Raw predictions ``(n,)`` (one output) or ``(n, n_outputs)``, float64 of float32 sums."""
@@ -135,35 +138,42 @@ class CompiledTrees:
         row_off = (np.arange(n, dtype=np.int64) * F)[:, None]
         for level in range(1, self.depth):
             g = slot + self._off
-            right = flat.take(self._feat.take(g) + row_off) >= self._thr.take(g)
+            right = flat.take(self._feat.take(g, mode="clip") + row_off) >= self._thr.take(g, mode="clip")
             slot *= 2
             slot += right
             if level < self.depth - 1:
                 slot += 1
         slot += self._leaf_off1  # (the last level's + 1)
-        return self._sum(self._val.take(slot))  # leaves: (n, T) float32
+        return self._sum(self._val.take(slot, mode="clip"))  # leaves: (n, W) float32
 
     def _predict_nan(self, X: np.ndarray) -> np.ndarray:
         """Rows with missing values: the walk with XGBoost's default directions."""
         n, F = X.shape
         flat = X.ravel()
         row_off = (np.arange(n, dtype=np.int64) * F)[:, None]
-        slot = np.zeros((n, self.n_trees), dtype=np.int64)
+        slot = np.zeros((n, self._n_walk), dtype=np.int64)
         for _ in range(self.depth):
             g = slot + self._off
-            x = flat.take(self._feat.take(g) + row_off)
-            right = np.where(np.isnan(x), ~self._dleft.take(g), x >= self._thr.take(g))
+            x = flat.take(self._feat.take(g, mode="clip") + row_off)
+            right = np.where(np.isnan(x), ~self._dleft.take(g, mode="clip"), x >= self._thr.take(g, mode="clip"))
             slot = 2 * slot + 1 + right
         return self._sum(self._val.take(slot + self._leaf_off))
 
     def _predict_one(self, x: np.ndarray) -> np.ndarray:
         """One row without NaN: the same walk on 1-D arrays (fewer numpy calls)."""
         off = self._off[0]
-        slot = np.zeros(self.n_trees, dtype=np.int64)
-        for _ in range(self.depth):
+        slot = (x.take(self._feat0) >= self._thr0).astype(np.int64)
+        if self.depth > 1:
+            slot += 1
+        for level in range(1, self.depth):
             g = slot + off
-            slot = slot * 2 + 1 + (x.take(self._feat.take(g)) >= self._thr.take(g))
-        return self._sum(self._val.take(slot + self._leaf_off[0]))[None, :]
+            right = x.take(self._feat.take(g, mode="clip")) >= self._thr.take(g, mode="clip")
+            slot *= 2
+            slot += right
+            if level < self.depth - 1:
+                slot += 1
+        slot += self._leaf_off1[0]
+        return self._sum(self._val.take(slot, mode="clip"))[None, :]
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
