@@ -455,6 +455,12 @@ class Benchmark:
         t, i = self._row(arch, metric)
         return t.median_list[i]
 
+    def medians(self, archs: list[Arch], metric: str) -> np.ndarray:
+        """:meth:`median` of each of ``archs`` (the same floats), the new ones computed in one batch."""
+        t = self._table(metric)
+        rows = self._rows(t, list(archs))  # first: it may grow the table (t.M is a view of the filled part)
+        return t.M[rows]
+
     def simulated_seconds(self, arch: ArchOrList, metrics: list[str],
                           protocol: MeasurementProtocol | None = None, repeats: int | None = None) -> Any:
         """Wall-clock seconds that really measuring ``metrics`` of ``arch`` would take (the formula of
@@ -521,9 +527,7 @@ class Benchmark:
         return self.median(arch, f"latency@{device}")
 
     def _latencies(self, archs: list[Arch], device: str) -> np.ndarray:
-        t = self._table(f"latency@{device}")
-        rows = self._rows(t, archs)  # first: it may grow the table (t.M is a view of the filled part)
-        return t.M[rows]
+        return self.medians(archs, f"latency@{device}")
 
     def report(self, metric: str) -> dict[str, Any]:
         """Held-out validation of the surrogate of ``metric`` (see :mod:`hwgpt.surrogates.validation`)."""

@@ -133,6 +133,7 @@ class SurrogateProblem:
         self._ppl_key: tuple[Arch | None, int] = (None, 0)  # see _perplexity
         self._ppl_rounds: dict[int, tuple[float, float]] = {}  # rounds -> (scale, common shift): see _perplexity
         self._plan = []  # (name, kind, benchmark, metric) per objective: how observe() answers it
+        self._plan_prefetch: list[tuple[Any, list[str], list[str]]] | None = None  # see _prefetch_plan
         for o in self.objectives:
             kind = ("exact" if o.metric in EXACT_METRICS else "median" if not self.noise
                     else "perplexity" if o.metric == "perplexity" else "draw" if o.hardware else "median")
@@ -283,21 +284,12 @@ class SurrogateProblem:
         evaluation at another index (a duplicate in between) or of another arch is computed when it
         comes: the values never depend on the guess.
         """
-        by_bench: dict[int, tuple[Any, set[str]]] = {}
-        for o in self.objectives:
-            if o.metric not in EXACT_METRICS:
-                bench = self._bench(o)
-                by_bench.setdefault(id(bench), (bench, set()))[1].add(o.metric)
         base = self._benches[None]  # simulated seconds read the latency of every hardware device
-        latency = {f"latency@{self.device_of(o)}" for o in self.objectives if o.hardware and self.device_of(o)}
-        if latency and "latency" in getattr(base, "metrics", []):
-            by_bench.setdefault(id(base), (base, set()))[1].update(latency)
-        for bench, metrics in by_bench.values():
-            if hasattr(bench, "prefetch"):
-                try:
-                    bench.prefetch(list(archs), sorted(metrics))
-                except ValueError:  # a device without a latency surrogate: simulated_seconds will say so
-                    bench.prefetch(list(archs), sorted(m for m in metrics if m not in latency))
+        for bench, metrics, without_latency in self._prefetch_plan():
+            try:
+                bench.prefetch(list(archs), metrics)
+            except ValueError:  # a device without a latency surrogate: simulated_seconds will say so
+                bench.prefetch(list(archs), without_latency)
         if start is None or len(archs) < BATCH_VALUES or not hasattr(base, "prefetch_draws"):
             return  # (a few archs: observe's scalar path on the filled caches is cheaper than numpy's)
         fresh = list(dict.fromkeys(a for a in archs if a not in self._full_seconds))
@@ -306,15 +298,34 @@ class SurrogateProblem:
             self._full_seconds.update(zip(fresh, secs.tolist(), strict=True))
         archs = list(archs)
         seeds = observation_seeds(self.seed, np.arange(start, start + len(archs)))
-        columns: list[list[float] | None] = [
+        columns: list[list[float] | None] = [  # what observe reads at full fidelity: draws and medians
             bench.sample_observations(archs, metric, seeds, self.max_rounds).tolist()
-            if kind == "draw" and hasattr(bench, "prefetch_draws") else None
+            if kind == "draw" and hasattr(bench, "prefetch_draws")
+            else bench.medians(archs, metric).tolist() if kind in ("perplexity", "median") and hasattr(bench, "medians")
+            else None
             for _, kind, bench, metric in self._plan
         ]
         if len(self._ready) > 4 * len(archs) + 1024:  # guesses that were never evaluated
             self._ready.clear()
         for k, a in enumerate(archs):
             self._ready[start + k] = (a, [None if c is None else c[k] for c in columns])
+
+    def _prefetch_plan(self) -> list[tuple[Any, list[str], list[str]]]:
+        """``(benchmark, metrics, metrics without the simulated time's latencies)`` for each benchmark
+        with a cache that :meth:`prefetch` fills (the same every call: computed once)."""
+        if self._plan_prefetch is None:
+            by_bench: dict[int, tuple[Any, set[str]]] = {}
+            for o in self.objectives:
+                if o.metric not in EXACT_METRICS:
+                    bench = self._bench(o)
+                    by_bench.setdefault(id(bench), (bench, set()))[1].add(o.metric)
+            base = self._benches[None]
+            latency = {f"latency@{self.device_of(o)}" for o in self.objectives if o.hardware and self.device_of(o)}
+            if latency and "latency" in getattr(base, "metrics", []):
+                by_bench.setdefault(id(base), (base, set()))[1].update(latency)
+            self._plan_prefetch = [(bench, sorted(ms), sorted(m for m in ms if m not in latency))
+                                   for bench, ms in by_bench.values() if hasattr(bench, "prefetch")]
+        return self._plan_prefetch
 
     def _perplexity(self, bench: Any, arch: Arch, r: int, ppl: float | None = None) -> float:
         """Perplexity of ``arch`` at ``r`` rounds (``ppl``: its median, when the caller has it)."""

@@ -81,9 +81,9 @@ class QuantileTable:
         start = len(self.rows)
         medians = libm.exp(med_fit) if self.log else med_fit
         keys = [int(a.id, 16) for a in archs] if keys is None else keys
-        for i, a in enumerate(archs):
-            self.by_value[a] = start + i
-            self.by_id[id(a)] = start + i
+        index = range(start, start + len(archs))
+        self.by_value.update(zip(archs, index, strict=True))
+        self.by_id.update(zip(map(id, archs), index, strict=True))
         self.keep += archs
         self.rows += map(tuple, Q.tolist())
         self.key_list += keys

@@ -94,8 +94,11 @@ def features(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> np.ndarra
     return features_by_spec(aa, space, [spec])[spec]
 
 
-_SETTING_LOGS = ("flops", "attn_flops", "proj_flops", "mlp_flops", "memory", "kv_bytes")
-"""The cost columns that depend on the setting, in :data:`COST_FEATURES` order after ``log10_params``."""
+_SETTING_LOGS = ("flops", "attn_macs", "proj_macs", "mlp_macs", "memory", "kv_cache")
+"""The breakdown quantities behind the cost columns that depend on the setting, in :data:`COST_FEATURES`
+order after ``log10_params`` (MACs count twice: FLOPs, as in :func:`cost_arrays`)."""
+_SETTING_DOUBLED = np.array([False, True, True, True, False, False])
+"""Which of :data:`_SETTING_LOGS` are MACs (doubled into FLOPs)."""
 
 
 def features_by_spec(aa: ArchArrays, space: SearchSpace, specs: list[FeatureSpec]) -> dict[FeatureSpec, np.ndarray]:
@@ -103,12 +106,14 @@ def features_by_spec(aa: ArchArrays, space: SearchSpace, specs: list[FeatureSpec
     depend on the setting (the encoding, layer sums and means, ``log10_params``) computed once: one
     batch of new archs fills the caches of surrogates measured in different settings."""
     specs = list(dict.fromkeys(specs))
-    cs = [_as_float(c) for c in cost.breakdowns(aa, space, [(s.batch, s.seq_len, s.dtype) for s in specs])]
+    cs = cost.breakdowns(aa, space, [(s.batch, s.seq_len, s.dtype) for s in specs])
     n = np.maximum(aa.n_layer.astype(np.float64), 1)
-    c0 = cs[0]
-    hsum, rsum = c0["head_sum"], c0["ratio_sum"]
-    # log10 by libm (the same bits on every CPU, hwgpt.libm): params once, then each setting's six columns
-    logs = libm.log10(np.maximum(np.stack([c0["params"], *(c[k] for c in cs for k in _SETTING_LOGS)]), 1.0))
+    hsum, rsum = cs[0]["head_sum"].astype(np.float64), cs[0]["ratio_sum"].astype(np.float64)
+    # The logged quantities as float64 in one conversion (params once, then each setting's six), MACs
+    # doubled (exact), then log10 by libm (the same bits on every CPU, hwgpt.libm); as cost_arrays + features.
+    f = np.stack([cs[0]["params"], *(c[k] for c in cs for k in _SETTING_LOGS)]).astype(np.float64)
+    f[np.concatenate([[False], np.tile(_SETTING_DOUBLED, len(specs))])] *= 2
+    logs = libm.log10(np.maximum(f, 1.0))
     base = np.empty((len(aa), len(feature_names(space))), dtype=np.float64)
     base[:, 0], base[:, 1], base[:, 2] = aa.embed, aa.n_layer, aa.bias
     L = space.max_layers
