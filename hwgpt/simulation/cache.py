@@ -33,8 +33,8 @@ perplexity, 64 rows 7.6 / 8.4 and 6.8 / 5.4, 128 rows 7.6 / 5.2 and 7.0 / 3.8; t
 class QuantileTable:
     """Calibrated quantiles (fit space) of one surrogate, one cached row per architecture seen.
 
-    Rows are kept as numpy (batched draws) and as Python tuples (a single draw: interpolation in
-    pure Python is ~10x cheaper than numpy on 15 numbers). Lookup is by object identity first
+    Rows are kept as numpy (batched draws) and, from the first single draw of a row, as a Python tuple
+    (interpolation in pure Python is ~10x cheaper than numpy on 15 numbers). Lookup is by object identity first
     (the table keeps a reference, so ids are never reused while cached), then by value.
     """
 
@@ -52,7 +52,9 @@ class QuantileTable:
         self.by_value: dict[Arch, int] = {}
         self.by_id: dict[int, int] = {}
         self.keep: list[Arch] = []
-        self.rows: list[tuple[float, ...]] = []  # tuples: untracked by the garbage collector
+        # Row i's quantiles as a tuple for the scalar path (untracked by the garbage collector), made
+        # when a single draw first reads it (a batch filled by prefetch is usually drawn in numpy only).
+        self.rows: list[tuple[float, ...] | None] = []
         self._Q = np.empty((0, len(self.levels)))
         self._M = np.empty(0)
         self._keys = np.empty(0, dtype=np.uint64)
@@ -85,7 +87,7 @@ class QuantileTable:
         self.by_value.update(zip(archs, index, strict=True))
         self.by_id.update(zip(map(id, archs), index, strict=True))
         self.keep += archs
-        self.rows += map(tuple, Q.tolist())
+        self.rows += [None] * len(archs)
         self.key_list += keys
         self.median_list += medians.tolist()
         end = start + len(archs)
@@ -111,6 +113,8 @@ class QuantileTable:
     def value(self, i: int, u: float) -> float:
         """Quantile function of row ``i`` at ``u``, in the metric's units (scalar path)."""
         levels, q = self.levels_list, self.rows[i]
+        if q is None:
+            q = self.rows[i] = tuple(self._Q[i].tolist())
         u = min(max(u, U_EPS), 1 - U_EPS)
         if u < levels[0]:
             y = q[0] - (q[1] - q[0]) / self._lo_log * math.log(levels[0] / u)
