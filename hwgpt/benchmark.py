@@ -418,6 +418,21 @@ class Benchmark:
             raise InvalidInput(f"seed: an array of seeds needs one per arch ({len(archs)}), got shape {seeds.shape}")
         return t.draws(rows, seeds, repeats)
 
+    def sample_observations_rounds(self, archs: list[Arch], metric: str, seeds: np.ndarray,
+                                   rounds: int) -> np.ndarray:
+        """``(len(archs), rounds)``: row ``k`` is ``sample_observation_rounds(archs[k], metric, seeds[k], rounds)``
+        (the same bits), in one batch: what a multi-fidelity searcher's trials read, computed ahead."""
+        self._check_draw(seeds, rounds)
+        archs = list(archs)
+        seeds = np.asarray(seeds)
+        if seeds.shape != (len(archs),):
+            raise InvalidInput(f"seeds: one per arch ({len(archs)}), got shape {seeds.shape}")
+        t = self._table(metric)
+        rows = self._rows(t, archs)
+        if not t.noise:
+            return np.repeat(t.M[rows][:, None], rounds, axis=1)
+        return t.draws_rounds(rows, seeds, rounds)
+
     def _row(self, arch: Arch, metric: str) -> tuple[QuantileTable, int]:
         """``metric``'s cache and ``arch``'s row in it (computed now if new: :meth:`_rows` validates it)."""
         t = self._tables.get(metric) or self._table(metric)

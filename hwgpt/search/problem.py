@@ -31,11 +31,22 @@ from typing import Any
 
 import numpy as np
 
+from hwgpt import libm
 from hwgpt.benchmark import Benchmark as _Benchmark
 from hwgpt.errors import InvalidInput
 from hwgpt.search.objectives import EXACT_METRICS, Normalization, Objective
 from hwgpt.search_space import Arch, SearchSpace
-from hwgpt.simulation.draws import _GOLDEN, _M64, _mix, _mix_np, draw_key, keyed_uniform, stream_key, uniform_of
+from hwgpt.simulation.draws import (
+    _GOLDEN,
+    _M64,
+    _mix,
+    _mix_np,
+    draw_key,
+    keyed_uniform,
+    keyed_uniforms,
+    stream_key,
+    uniform_of,
+)
 from hwgpt.simulation.protocol import MeasurementProtocol
 
 log = logging.getLogger(__name__)
@@ -129,6 +140,8 @@ class SurrogateProblem:
         # Full-fidelity values computed ahead in a batch (prefetch): {evaluation index: (arch, values by
         # objective, None where observe computes it)}; read once by observe at that index, for that arch.
         self._ready: dict[int, tuple[Arch, list[float | None]]] = {}
+        # Every fidelity of a trial computed ahead (prefetch_rounds): {index: (arch, observe_rounds' answer)}.
+        self._ready_rounds: dict[int, tuple[Arch, list[tuple[dict[str, float], float]]]] = {}
         self._by_rounds: tuple[Arch | None, list[float]] = (None, [])  # see _seconds_by_rounds
         self._ppl_key: tuple[Arch | None, int] = (None, 0)  # see _perplexity
         self._ppl_rounds: dict[int, tuple[float, float]] = {}  # rounds -> (scale, common shift): see _perplexity
@@ -222,6 +235,10 @@ class SurrogateProblem:
         every fidelity: what does not depend on the rounds (seed, medians, exact values, the draws' keyed
         uniforms) is computed once."""
         R = self.protocol.repeats
+        ready = self._ready_rounds.pop(index, None)
+        if ready is not None and (ready[0] is arch or ready[0] == arch):  # computed ahead (prefetch_rounds)
+            self._full_seconds.setdefault(arch, ready[1][-1][1])
+            return ready[1]
         if index in self._ready:  # (values computed ahead at full fidelity: observe reads them)
             return [self.observe(arch, index, r) for r in range(1, R + 1)]
         seed = None
@@ -249,6 +266,75 @@ class SurrogateProblem:
         by_rounds = self._seconds_by_rounds(arch)  # (its R-th: the scalar formula's bits, + - * / only)
         secs = self._full_seconds.setdefault(arch, by_rounds[R - 1])
         return list(zip(outs, [*by_rounds[:R - 1], secs], strict=True))
+
+    def prefetch_rounds(self, archs: Sequence[Arch], start: int) -> None:
+        """Compute ``observe_rounds(archs[k], start + k)`` for each ``k`` ahead, in one batch (the same bits):
+        for a multi-fidelity searcher whose next trials are known (MOASHA's random configurations, see
+        :mod:`hwgpt.search.multifidelity`). A trial at another index, or of another arch, is computed when it
+        comes: the values never depend on the guess. Falls back to :meth:`prefetch` (the surrogate rows only)
+        for a benchmark without batched multi-fidelity draws, and for fewer than :data:`BATCH_VALUES` archs."""
+        archs = list(archs)
+        self.prefetch(archs)
+        base = self._benches[None]
+        if len(archs) < BATCH_VALUES or not all(hasattr(b, "sample_observations_rounds") and hasattr(b, "medians")
+                                                for b in self._benches.values()):
+            return
+        R, n = self.max_rounds, len(archs)
+        seeds = observation_seeds(self.seed, np.arange(start, start + n))
+        columns: list[list[list[float]]] = []  # per objective: per arch, the value at 1..R rounds
+        for _, kind, bench, metric in self._plan:
+            if kind == "draw":
+                columns.append(bench.sample_observations_rounds(archs, metric, seeds, R).tolist())
+            elif kind == "exact":
+                columns.append([[self._exact_value(bench, a, metric)] * R for a in archs])
+            elif kind == "perplexity":
+                columns.append(self._perplexities(bench, archs, metric).tolist())
+            else:
+                columns.append([[v] * R for v in bench.medians(archs, metric).tolist()])
+        secs = np.stack([np.asarray(base.simulated_seconds(archs, self._seconds_metrics, self.protocol, repeats=r))
+                         for r in range(1, R + 1)], axis=1).tolist()  # (the scalar formula's bits, + - * / only)
+        if len(self._ready_rounds) > 4 * n + 1024:  # guesses that were never evaluated
+            self._ready_rounds.clear()
+        names = [name for name, *_ in self._plan]
+        for k, a in enumerate(archs):
+            per_round = [({name: col[k][r] for name, col in zip(names, columns, strict=True)}, secs[k][r])
+                         for r in range(R)]
+            self._ready_rounds[start + k] = (a, per_round)
+
+    def _exact_value(self, bench: Any, arch: Arch, metric: str) -> float:
+        key = (arch, metric)
+        if key not in self._exact:
+            self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
+        return self._exact[key]
+
+    def _perplexities(self, bench: Any, archs: list[Arch], metric: str) -> np.ndarray:
+        """``(len(archs), R)``: :meth:`_perplexity` of each arch at ``1..R`` rounds (the same bits: the keyed
+        uniforms in numpy, the normal quantiles and exp by the same scalar functions, + - * elementwise)."""
+        R = self.max_rounds
+        ppl = np.asarray(bench.medians(archs, metric), dtype=np.float64)
+        out = np.repeat(ppl[:, None], R, axis=1)
+        if self.protocol.perplexity_windows == 0 or R == 1:
+            return out
+        keys = np.array([int(a.id, 16) for a in archs], dtype=np.uint64)[:, None]
+        rs = np.arange(1, R, dtype=np.uint64)[None, :]
+        u = keyed_uniforms(np.uint64(self.seed & _M64), keys, _PPL_ARCH, rs)  # = uniform_of(draw_key(...), r)
+        z = np.fromiter(map(_NORMAL.inv_cdf, u.ravel().tolist()), np.float64, u.size).reshape(u.shape)
+        scale, common = (np.array(v) for v in zip(*(self._ppl_round(r) for r in range(1, R)), strict=True))
+        shift = scale * (common + NLL_SD_ARCH * z)
+        out[:, :R - 1] = ppl[:, None] * libm.exp(shift)
+        return out
+
+    def _ppl_round(self, r: int) -> tuple[float, float]:
+        """``(scale, common shift)`` of the perplexity at ``r < R`` rounds: what depends on the run and the
+        rounds only (one common offset per run and rounds: the same windows for every arch), cached."""
+        per_rounds = self._ppl_rounds.get(r)
+        if per_rounds is None:
+            R, W = self.protocol.repeats, self.protocol.perplexity_windows
+            w = W * r / R
+            u_c = keyed_uniform(self.seed, r, _PPL_COMMON)
+            per_rounds = self._ppl_rounds[r] = (float(np.sqrt(1.0 / w - 1.0 / W)),
+                                                NLL_SD_COMMON * _NORMAL.inv_cdf(u_c))
+        return per_rounds
 
     def _seconds_by_rounds(self, arch: Arch) -> list[float]:
         """Simulated seconds of ``arch`` at ``1..R`` rounds (multi-fidelity: every rung reads them), in
@@ -333,13 +419,7 @@ class SurrogateProblem:
         R, W = self.protocol.repeats, self.protocol.perplexity_windows
         if r >= R or W == 0:
             return ppl
-        per_rounds = self._ppl_rounds.get(r)
-        if per_rounds is None:  # what depends on the run and the rounds only, once
-            w = W * r / R
-            u_c = keyed_uniform(self.seed, r, _PPL_COMMON)  # one offset per (run, rounds): the same windows
-            per_rounds = self._ppl_rounds[r] = (float(np.sqrt(1.0 / w - 1.0 / W)),
-                                                NLL_SD_COMMON * _NORMAL.inv_cdf(u_c))
-        scale, common = per_rounds
+        scale, common = self._ppl_round(r)
         if self._ppl_key[0] is not arch:  # the last arch's key (a multi-fidelity trial reads every r)
             self._ppl_key = (arch, draw_key(self.seed, int(arch.id, 16), _PPL_ARCH))
         u_a = uniform_of(self._ppl_key[1], r)  # = keyed_uniform(self.seed, arch key, _PPL_ARCH, r)

@@ -152,6 +152,23 @@ class QuantileTable:
             out.append(self._median_value(i, self.picks(us)))
         return out
 
+    def draws_rounds(self, rows: np.ndarray, seeds: np.ndarray, rounds: int) -> np.ndarray:
+        """``(len(rows), rounds)``: row ``k`` is ``draw_rounds(rows[k], seeds[k], rounds)`` (the same bits): the
+        uniforms hashed in one batch, each fidelity's order statistics read from its sorted prefix, and every
+        value interpolated in one :func:`inverse_cdf` call (exp by the C library)."""
+        keys = self.keys[rows]
+        s = np.broadcast_to(np.asarray(seeds, dtype=np.uint64), keys.shape)[:, None]
+        u = keyed_uniforms(s, keys[:, None], self.stream, np.arange(rounds, dtype=np.uint64)[None, :])
+        picked = [self.picks(np.sort(u[:, :r], axis=1)) for r in range(1, rounds + 1)]
+        vals = inverse_cdf(self.levels, self.Q[rows], np.concatenate(picked, axis=1))
+        vals = libm.exp(vals) if self.log else vals
+        out = np.empty((len(rows), rounds))
+        j = 0
+        for r, p in enumerate(picked):
+            out[:, r] = vals[:, j] if p.shape[1] == 1 else 0.5 * (vals[:, j] + vals[:, j + 1])
+            j += p.shape[1]
+        return out
+
     @staticmethod
     def picks(us: Any) -> Any:
         """The order statistics of ``repeats`` sorted uniforms (last axis) that their median reads."""
