@@ -19,6 +19,11 @@ An evaluation is a simulated measurement (:meth:`SurrogateProblem.observe`) at a
 
 Every draw is keyed by ``(run seed, evaluation index)``: re-running (or resuming) a run gives
 the same observations.
+
+Length: one class, :class:`SurrogateProblem`: one evaluation (:meth:`~SurrogateProblem.observe`, every
+fidelity at once) and the same values computed ahead in batches (:meth:`~SurrogateProblem.prefetch`,
+:meth:`~SurrogateProblem.prefetch_rounds`) share the run's caches and keys, and are tested bit for bit
+against each other.
 """
 
 from __future__ import annotations
