@@ -88,10 +88,10 @@ class HWGPTBlackbox(Blackbox):
         self.guesses = [0, 0]  # (trials whose arch was computed ahead, trials)
 
     def _look_ahead(self) -> None:
-        """Fill the benchmark's caches for the next :data:`LOOK_AHEAD` configurations that a random searcher
-        drawing from numpy's global generator would suggest (Syne Tune's random searcher, MOASHA's), in one
-        batch per surrogate (values never depend on how they were computed, so a wrong guess only wastes
-        the batch). The generator's state is restored: the run's sequence of configurations is unchanged."""
+        """Compute the next :data:`LOOK_AHEAD` trials that a random searcher drawing from numpy's global
+        generator would start (Syne Tune's random searcher, MOASHA's) ahead, in one batch: every fidelity of
+        each (:meth:`SurrogateProblem.prefetch_rounds`; with budgets, the surrogate rows only). Values never
+        depend on how they were computed, so a wrong guess only wastes the batch. The generator's state is restored: the run's sequence of configurations is unchanged."""
         brackets = getattr(self.scheduler, "brackets", None)
         if isinstance(self.scheduler, _SyneTuneMOASHA) and brackets:  # its on_trial_add draws a bracket per trial
             sizes = np.array([len(b.rungs) for b in brackets])
@@ -124,7 +124,12 @@ class HWGPTBlackbox(Blackbox):
             except InvalidInput:  # not this space's sampler after all: no guess
                 return
         self._guessed = set(archs)
-        self.problem.prefetch(archs)
+        if getattr(self.problem, "constraints", None) is None and hasattr(self.problem, "prefetch_rounds"):
+            # every fidelity of each guessed trial, at the index it gets if the guesses hold (the current
+            # trial takes len(self.archs)); a trial that differs is computed when it comes
+            self.problem.prefetch_rounds(archs, start=len(self.archs) + 1)
+        else:
+            self.problem.prefetch(archs)
 
     @property
     def fidelity_values(self) -> np.ndarray:
