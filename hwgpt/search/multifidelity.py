@@ -91,7 +91,8 @@ class HWGPTBlackbox(Blackbox):
         """Compute the next :data:`LOOK_AHEAD` trials that a random searcher drawing from numpy's global
         generator would start (Syne Tune's random searcher, MOASHA's) ahead, in one batch: every fidelity of
         each (:meth:`SurrogateProblem.prefetch_rounds`; with budgets, the surrogate rows only). Values never
-        depend on how they were computed, so a wrong guess only wastes the batch. The generator's state is restored: the run's sequence of configurations is unchanged."""
+        depend on how they were computed, so a wrong guess only wastes the batch. The generator's state is
+        restored: the run's sequence of configurations is unchanged."""
         brackets = getattr(self.scheduler, "brackets", None)
         if isinstance(self.scheduler, _SyneTuneMOASHA) and brackets:  # its on_trial_add draws a bracket per trial
             sizes = np.array([len(b.rungs) for b in brackets])
