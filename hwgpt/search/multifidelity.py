@@ -83,6 +83,8 @@ class HWGPTBlackbox(Blackbox):
         self.archs: list[Arch] = []
         self.seconds_spent = 0.0  # wall time of the benchmark queries
         self._guessed: set[Arch] = set()  # archs whose surrogate rows were computed ahead (see _look_ahead)
+        # the guessed configurations (their values in the config space's key order) -> their decoded archs
+        self._decoded: dict[tuple, Arch] = {}
         self._hits = -1  # hits since the last look-ahead (-1: none yet); a look-ahead without any: stop guessing
         self.scheduler: Any = None  # the scheduler, whose draws between configurations _look_ahead replays
         self.guesses = [0, 0]  # (trials whose arch was computed ahead, trials)
@@ -125,6 +127,7 @@ class HWGPTBlackbox(Blackbox):
             except InvalidInput:  # not this space's sampler after all: no guess
                 return
         self._guessed = set(archs)
+        self._decoded = {tuple(c[k] for k in cs): a for c, a in zip(configs, archs, strict=True)}
         if getattr(self.problem, "constraints", None) is None and hasattr(self.problem, "prefetch_rounds"):
             # every fidelity of each guessed trial, at the index it gets if the guesses hold (the current
             # trial takes len(self.archs)); a trial that differs is computed when it comes
@@ -141,7 +144,9 @@ class HWGPTBlackbox(Blackbox):
         import time
 
         t0 = time.perf_counter()
-        arch = self.problem.space.from_config(configuration)
+        arch = self._decoded.get(tuple(configuration.get(k) for k in self.configuration_space))
+        if arch is None:  # (not a guessed configuration: decoded and validated now)
+            arch = self.problem.space.from_config(configuration)
         self.guesses[1] += 1
         if arch in self._guessed:
             self.guesses[0] += 1

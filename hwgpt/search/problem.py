@@ -302,9 +302,9 @@ class SurrogateProblem:
             self._ready_rounds.clear()
         names = [name for name, *_ in self._plan]
         for k, a in enumerate(archs):
-            per_round = [({name: col[k][r] for name, col in zip(names, columns, strict=True)}, secs[k][r])
-                         for r in range(R)]
-            self._ready_rounds[start + k] = (a, per_round)
+            values = zip(*(col[k] for col in columns), strict=True)  # per number of rounds: each objective's
+            self._ready_rounds[start + k] = (a, [(dict(zip(names, v, strict=True)), t)
+                                                 for v, t in zip(values, secs[k], strict=True)])
 
     def _exact_value(self, bench: Any, arch: Arch, metric: str) -> float:
         key = (arch, metric)
