@@ -217,10 +217,7 @@ class SurrogateProblem:
             if ready is not None and ready[1][j] is not None:
                 out[name] = ready[1][j]
             elif kind == "exact":
-                key = (arch, metric)
-                if key not in self._exact:
-                    self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
-                out[name] = self._exact[key]
+                out[name] = self._exact_value(bench, arch, metric)
             elif kind == "draw":
                 seed = observation_seed(self.seed, index) if seed is None else seed
                 out[name] = float(bench.sample_observation(arch, metric, seed=seed, repeats=r))
@@ -257,10 +254,7 @@ class SurrogateProblem:
                     vals = [float(bench.sample_observation(arch, metric, seed=seed, repeats=r))
                             for r in range(1, R + 1)]
             elif kind == "exact":
-                key = (arch, metric)
-                if key not in self._exact:
-                    self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
-                vals = [self._exact[key]] * R
+                vals = [self._exact_value(bench, arch, metric)] * R
             elif kind == "perplexity":
                 ppl = _median(bench, arch, metric)
                 vals = [self._perplexity(bench, arch, r, ppl) for r in range(1, R)] + [ppl]
@@ -307,6 +301,7 @@ class SurrogateProblem:
                                                  for v, t in zip(values, secs[k], strict=True)])
 
     def _exact_value(self, bench: Any, arch: Arch, metric: str) -> float:
+        """An exact metric (flops, params) of ``arch``, queried once per run."""
         key = (arch, metric)
         if key not in self._exact:
             self._exact[key] = float(bench.query(arch, metrics=[metric])[metric])
