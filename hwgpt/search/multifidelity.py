@@ -95,11 +95,9 @@ class HWGPTBlackbox(Blackbox):
         each (:meth:`SurrogateProblem.prefetch_rounds`; with budgets, the surrogate rows only). Values never
         depend on how they were computed, so a wrong guess only wastes the batch. The generator's state is
         restored: the run's sequence of configurations is unchanged."""
-        brackets = getattr(self.scheduler, "brackets", None)
-        if isinstance(self.scheduler, _SyneTuneMOASHA) and brackets:  # its on_trial_add draws a bracket per trial
-            sizes = np.array([len(b.rungs) for b in brackets])
-            probs = np.e ** (sizes - sizes.max())
-            p = probs / probs.sum()
+        # MOASHA's on_trial_add draws a bracket per trial, np.random.choice(len(brackets), p=...): one
+        # random_sample of numpy's global generator (what the replay below consumes for it)
+        brackets = isinstance(self.scheduler, _SyneTuneMOASHA) and bool(getattr(self.scheduler, "brackets", None))
         cs = self.configuration_space
         # Syne Tune's uniform categorical draws ``np.random.choice(len(categories), size=1)`` per key, in
         # order: the same numbers as one ``randint`` over every key's count (masked rejection per value),
@@ -117,7 +115,7 @@ class HWGPTBlackbox(Blackbox):
                 else:
                     configs.append({k: v.sample() if hasattr(v, "sample") else v for k, v in cs.items()})
                 if brackets:
-                    np.random.choice(len(brackets), p=p)
+                    np.random.random_sample()
         finally:
             np.random.set_state(state)
         archs = []
