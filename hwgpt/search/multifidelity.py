@@ -69,8 +69,8 @@ class HWGPTBlackbox(Blackbox):
         normalization: Objective normalisation (the results hold normalised, minimised values).
 
     Attributes:
-        raw: ``{(evaluation index, rounds): (raw objectives, simulated seconds)}`` of every query.
-        index: ``{trial key: evaluation index}``; each call of the objective function is a new trial.
+        raw: ``{evaluation index: [(raw objectives, simulated seconds) at 1..R rounds]}`` of every trial.
+        archs: The arch of each trial, by evaluation index; each call of the objective function is a new trial.
     """
 
     def __init__(self, problem: SurrogateProblem, normalization: Normalization) -> None:
@@ -79,22 +79,29 @@ class HWGPTBlackbox(Blackbox):
                          fidelity_space={FIDELITY: randint(1, R)},
                          objectives_names=[*metric_names(problem), ELAPSED])
         self.problem, self.normalization = problem, normalization
-        self.raw: dict[tuple[int, int], tuple[dict[str, float], float]] = {}
+        self.raw: dict[int, list[tuple[dict[str, float], float]]] = {}
         self.archs: list[Arch] = []
+        self._keys = tuple(self.configuration_space)  # a configuration's values in this order key _decoded
+        self._rounds = list(range(1, R + 1))
         self.seconds_spent = 0.0  # wall time of the benchmark queries
         self._guessed: set[Arch] = set()  # archs whose surrogate rows were computed ahead (see _look_ahead)
         # the guessed configurations (their values in the config space's key order) -> their decoded archs
         self._decoded: dict[tuple, Arch] = {}
+        # {evaluation index: (arch, every fidelity's (raw, seconds), the result rows)} of the guessed trials,
+        # answered ahead in one batch (see _answer_ahead)
+        self._answers: dict[int, tuple[Arch, list[tuple[dict[str, float], float]], np.ndarray]] = {}
         self._hits = -1  # hits since the last look-ahead (-1: none yet); a look-ahead without any: stop guessing
         self.scheduler: Any = None  # the scheduler, whose draws between configurations _look_ahead replays
         self.guesses = [0, 0]  # (trials whose arch was computed ahead, trials)
 
-    def _look_ahead(self) -> None:
+    def _look_ahead(self, current: Arch | None = None) -> None:
         """Compute the next :data:`LOOK_AHEAD` trials that a random searcher drawing from numpy's global
         generator would start (Syne Tune's random searcher, MOASHA's) ahead, in one batch: every fidelity of
         each (:meth:`SurrogateProblem.prefetch_rounds`; with budgets, the surrogate rows only). Values never
         depend on how they were computed, so a wrong guess only wastes the batch. The generator's state is
-        restored: the run's sequence of configurations is unchanged."""
+        restored: the run's sequence of configurations is unchanged. ``current``: the arch of the trial being
+        evaluated (the miss that called this), computed in the same batch at its index rather than alone
+        (one arch through the surrogates costs ~0.5 ms, about a batch of 64 through numpy's per-call cost)."""
         # MOASHA's on_trial_add draws a bracket per trial, np.random.choice(len(brackets), p=...): one
         # random_sample of numpy's global generator (what the replay below consumes for it)
         brackets = isinstance(self.scheduler, _SyneTuneMOASHA) and bool(getattr(self.scheduler, "brackets", None))
@@ -126,12 +133,36 @@ class HWGPTBlackbox(Blackbox):
                 return
         self._guessed = set(archs)
         self._decoded = {tuple(c[k] for k in cs): a for c, a in zip(configs, archs, strict=True)}
+        self._answers = {}
+        batch = archs if current is None else [current, *archs]
         if getattr(self.problem, "constraints", None) is None and hasattr(self.problem, "prefetch_rounds"):
             # every fidelity of each guessed trial, at the index it gets if the guesses hold (the current
             # trial takes len(self.archs)); a trial that differs is computed when it comes
-            self.problem.prefetch_rounds(archs, start=len(self.archs) + 1)
+            start = len(self.archs) + (current is None)
+            self.problem.prefetch_rounds(batch, start=start)
+            if hasattr(self.problem, "observe_rounds"):
+                self._answer_ahead(batch, start)
         else:
-            self.problem.prefetch(archs)
+            self.problem.prefetch(batch)
+
+    def _answer_ahead(self, archs: list[Arch], start: int) -> None:
+        """The answers of the guessed trials (``archs[k]`` as evaluation ``start + k``), ahead: their observations
+        (:meth:`SurrogateProblem.observe_rounds`, which depend on the arch and index only) and result rows,
+        normalised in one call for the whole batch. A trial answers from here if it is the guessed arch at the
+        guessed index (:meth:`_objective_function`); the values are the same bits as one trial at a time
+        (elementwise ``(v - lo) / (hi - lo)``, seconds copied). A normalisation error (a non-finite value) is
+        left to the trial that meets it, as without the look-ahead."""
+        if not archs:
+            return
+        observed = [self.problem.observe_rounds(a, start + k) for k, a in enumerate(archs)]
+        names = list(observed[0][0][0])
+        try:
+            ys = self.normalization({n: [[raw[n] for raw, _ in obs] for obs in observed] for n in names})
+        except InvalidInput:
+            return
+        secs = np.array([[t for _, t in obs] for obs in observed], dtype=np.float64)
+        rows = np.concatenate([ys, secs[:, :, None]], axis=-1)  # (trials, rounds, objectives + seconds)
+        self._answers = {start + k: (a, obs, rows[k]) for k, (a, obs) in enumerate(zip(archs, observed, strict=True))}
 
     @property
     def fidelity_values(self) -> np.ndarray:
@@ -142,7 +173,7 @@ class HWGPTBlackbox(Blackbox):
         import time
 
         t0 = time.perf_counter()
-        arch = self._decoded.get(tuple(configuration.get(k) for k in self.configuration_space))
+        arch = self._decoded.get(tuple(map(configuration.get, self._keys)))
         if arch is None:  # (not a guessed configuration: decoded and validated now)
             arch = self.problem.space.from_config(configuration)
         self.guesses[1] += 1
@@ -151,21 +182,30 @@ class HWGPTBlackbox(Blackbox):
             self._hits += 1
         elif self._hits != 0:  # a miss (or the first trial): the next ones, from where the generator is now
             self._hits = 0
-            self._look_ahead()
+            self._look_ahead(arch)
         index = len(self.archs)
         self.archs.append(arch)
-        rows = []
+        answer = self._answers.pop(index, None)
+        if answer is not None and answer[0] is arch:  # the guessed trial at its guessed index: answered ahead
+            self.raw[index], out = answer[1], answer[2]
+        else:
+            self.raw[index], out = self._answer(arch, index)
+        self.seconds_spent += time.perf_counter() - t0
+        if fidelity is not None:
+            return dict(zip(self.objectives_names, out[int(fidelity[FIDELITY]) - 1].tolist(), strict=True))
+        return out
+
+    def _answer(self, arch: Arch, index: int) -> tuple[list[tuple[dict[str, float], float]], np.ndarray]:
+        """``(every fidelity's (raw objectives, simulated seconds), the result rows)`` of trial ``index``."""
+        observed, rows = [], []
         cons = getattr(self.problem, "constraints", None)  # budgets: infeasible results rank last
-        rounds = self.fidelity_values.tolist()
         if cons is None and hasattr(self.problem, "observe_rounds"):  # every fidelity at once, the same values
             observed = self.problem.observe_rounds(arch, index)
             # normalised in one call: elementwise (v - lo) / (hi - lo), the same bits as one row at a time
             ys = self.normalization({k: [raw[k] for raw, _ in observed] for k in observed[0][0]}).tolist()
-            for r, (raw, secs), y in zip(rounds, observed, ys, strict=True):
-                self.raw[(index, r)] = (raw, secs)
-                rows.append([*y, secs])
-            rounds = []
-        for r in rounds:
+            rows = [[*y, secs] for (_, secs), y in zip(observed, ys, strict=True)]
+            return observed, np.asarray(rows, dtype=np.float64)
+        for r in self._rounds:
             raw, secs = self.problem.observe(arch, index, r)
             y = self.normalization(raw).tolist()
             if cons is not None:
@@ -174,13 +214,9 @@ class HWGPTBlackbox(Blackbox):
 
                 raw = {**raw, **cons.observe(arch, observation_seed(self.problem.seed, index), r, self.problem.noise)}
                 y = told_metrics(y, cons.slack(raw), "moasha")
-            self.raw[(index, r)] = (raw, secs)
+            observed.append((raw, secs))
             rows.append([*y, secs])
-        out = np.asarray(rows, dtype=np.float64)
-        self.seconds_spent += time.perf_counter() - t0
-        if fidelity is not None:
-            return dict(zip(self.objectives_names, out[int(fidelity[FIDELITY]) - 1].tolist(), strict=True))
-        return out
+        return observed, np.asarray(rows, dtype=np.float64)
 
 
 class _Recorder(TunerCallback):
@@ -318,7 +354,7 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
     def on_finish(index: int, trial_id: int, r: int, elapsed: float) -> None:
         if index >= n_evals:
             return
-        raw, _ = blackbox.raw[(trial_id, r)]
+        raw, _ = blackbox.raw[trial_id][r - 1]
         record = {"index": index, "arch": blackbox.archs[trial_id].to_dict(),
                   "objectives": {k: float(raw[k]) for k in problem.names}, "simulated_seconds": float(elapsed),
                   "rounds": r, "replayed": False}
@@ -363,7 +399,7 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
             state.stopped_by = "interrupted"
         log.debug("syne tune output:\n%s", out.getvalue())
     for trial_id, r, elapsed in recorder.finished[:n_evals]:
-        raw, _ = blackbox.raw[(trial_id, r)]
+        raw, _ = blackbox.raw[trial_id][r - 1]
         state.archs.append(blackbox.archs[trial_id])
         state.observed.append(raw)
         state.seconds.append(elapsed)

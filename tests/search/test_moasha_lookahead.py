@@ -20,9 +20,9 @@ def test_moasha_look_ahead_keeps_the_run_and_hits(search_cfg, tmp_path: Path, mo
     boxes: list[HWGPTBlackbox] = []
     look = HWGPTBlackbox._look_ahead
 
-    def spy(self: HWGPTBlackbox) -> None:
+    def spy(self: HWGPTBlackbox, *args: object) -> None:
         boxes.append(self)
-        look(self)
+        look(self, *args)
 
     with monkeypatch.context() as m:
         m.setattr(HWGPTBlackbox, "_look_ahead", spy)
@@ -30,7 +30,7 @@ def test_moasha_look_ahead_keeps_the_run_and_hits(search_cfg, tmp_path: Path, mo
     hits, trials = boxes[-1].guesses
     assert trials >= 150 and hits >= trials - 3  # one look-ahead per 64 trials, the first trial a miss
     with monkeypatch.context() as m:
-        m.setattr(HWGPTBlackbox, "_look_ahead", lambda self: None)
+        m.setattr(HWGPTBlackbox, "_look_ahead", lambda self, *args: None)
         plain = _moasha(search_cfg, tmp_path / "plain")
     assert ahead["history"] == plain["history"]
     assert ahead["hypervolume"] == plain["hypervolume"]
@@ -76,3 +76,33 @@ def test_bulk_categorical_draws_replay_syne_tunes(scale: str) -> None:
     now = np.random.get_state()
     assert ours == theirs
     assert (after[1] == now[1]).all() and after[2:] == now[2:]
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_answers_ahead_equal_one_trial_at_a_time(noise: bool) -> None:
+    """A batch of guessed trials answered ahead (observations and normalised result rows of every fidelity,
+    one normalisation call) holds the bits of each trial answered alone, and a trial answers from it only as
+    the guessed arch at the guessed index (an equal arch decoded anew is answered alone: the same bits)."""
+    from hwgpt.benchmark import Benchmark
+    from hwgpt.search import parse_objectives
+    from hwgpt.search.problem import SurrogateProblem
+
+    objectives = parse_objectives(["perplexity", "latency", "energy", "params"], "cpu")
+    a, b = (SurrogateProblem(Benchmark, "tiny", objectives, "cpu", noise, 7) for _ in range(2))
+    norm = a.normalization(50, 0)
+    ahead, alone = HWGPTBlackbox(a, norm), HWGPTBlackbox(b, norm)
+    archs = a.space.sample_unique(20, 3)
+    a.prefetch_rounds(archs, start=40)
+    ahead._answer_ahead(archs, 40)  # noqa: SLF001
+    for k, arch in enumerate(archs):
+        guessed, observed, rows = ahead._answers[40 + k]  # noqa: SLF001
+        want_observed, want_rows = alone._answer(arch, 40 + k)  # noqa: SLF001
+        assert guessed is arch and observed == want_observed
+        assert rows.dtype == want_rows.dtype and rows.shape == want_rows.shape
+        assert rows.tobytes() == want_rows.tobytes()
+    ahead.archs = [archs[0]] * 40  # the next trial takes index 40
+    ahead._decoded = {}  # noqa: SLF001 - decoded from the configuration, an equal but other object
+    ahead._hits = 0  # noqa: SLF001 - no look-ahead on this miss
+    out = ahead._objective_function(a.space.to_config(archs[0]))  # noqa: SLF001
+    assert out.tobytes() == alone._answer(archs[0], 40)[1].tobytes()  # noqa: SLF001
+    assert ahead.raw[40] == alone._answer(archs[0], 40)[0]  # noqa: SLF001
