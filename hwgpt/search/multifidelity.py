@@ -53,7 +53,13 @@ log = logging.getLogger(__name__)
 
 FIDELITY = "rounds"
 LOOK_AHEAD = 64
-"""Configurations a trial's blackbox call computes ahead (:meth:`HWGPTBlackbox._look_ahead`)."""
+"""Configurations a trial's blackbox call computes ahead (:meth:`HWGPTBlackbox._look_ahead`), at first; later
+as many as the trials so far, up to :data:`LOOK_AHEAD_MAX`."""
+LOOK_AHEAD_MAX = 512
+"""The largest look-ahead batch. A batch has a fixed cost (~2 ms on the tiny surrogates: the surrogates'
+predictor calls, one simulated-seconds call per fidelity, numpy's per-call costs), so larger batches cost less
+per trial (7,000 trials: 0.092 ms per trial at 64, 0.078 at 256, 0.068 at 512, 0.067 at 1,024); growing with the
+run keeps the guesses a run never evaluates (the batch it ends in) below the trials it did."""
 ELAPSED = "elapsed_time"
 
 
@@ -96,7 +102,7 @@ class HWGPTBlackbox(Blackbox):
         self.guesses = [0, 0]  # (trials whose arch was computed ahead, trials)
 
     def _look_ahead(self, current: Arch | None = None) -> None:
-        """Compute the next :data:`LOOK_AHEAD` trials that a random searcher drawing from numpy's global
+        """Compute the next :data:`LOOK_AHEAD` or more trials that a random searcher drawing from numpy's global
         generator would start (Syne Tune's random searcher, MOASHA's) ahead, in one batch: every fidelity of
         each (:meth:`SurrogateProblem.prefetch_rounds`; with budgets, the surrogate rows only). Values never
         depend on how they were computed, so a wrong guess only wastes the batch. The generator's state is
@@ -116,7 +122,7 @@ class HWGPTBlackbox(Blackbox):
         state = np.random.get_state()
         try:
             configs = []
-            for _ in range(LOOK_AHEAD):
+            for _ in range(min(LOOK_AHEAD_MAX, max(LOOK_AHEAD, len(self.archs)))):
                 if uniform:
                     idx = np.random.randint(0, counts).tolist()
                     configs.append({k: c[i] for k, c, i in zip(cs, cats, idx, strict=True)})
