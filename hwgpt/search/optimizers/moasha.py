@@ -17,8 +17,8 @@ rather than its order: Syne Tune 0.16's behaviour, kept as it is). Only the last
 needed: the fronts are Pareto ranks kept up to date as results reach the rung (:class:`_Rows`: each
 result re-ranks, with ``moocore.pareto_rank``, only the results it dominates that are low enough to rise,
 a handful per result, after one ``O(n)`` numpy dominance scan, so the cost per result is nearly flat as
-the rung grows; equal points share a front, as
-in Syne Tune's check), the worst front is kept with them, and only it is ordered, by
+the rung grows; equal points share a front, as in Syne Tune's check), the worst front is kept with them,
+and only it is ordered, by
 :func:`epsilon_net_order` (Syne Tune's epsilon net with the same arithmetic and tie-breaking,
 ``O(f^2)``). Other priorities (``multiobjective_priority`` given, or ``dim=None``, or
 ``max_num_samples``) fall back to Syne Tune's code. Tested equal to Syne Tune's decisions and to
