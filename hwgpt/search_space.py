@@ -39,6 +39,8 @@ def _check_positive(name: str, value: int, what: str = "Arch field") -> int:
 
 
 def _check_int_tuple(name: str, value: Any) -> tuple[int, ...]:
+    if type(value) is tuple and all(type(v) is int and v >= 1 for v in value):
+        return value  # (already what the checks below return: every new arch of a search passes here)
     if not isinstance(value, (tuple, list)):
         raise InvalidType(
             f"Arch field {name!r}: expected a tuple of ints (one per layer), got {value!r} "
