@@ -125,25 +125,31 @@ class CompiledTrees:
         return out[:, 0] if self.n_outputs == 1 else out
 
     def _predict_block(self, X: np.ndarray) -> np.ndarray:
-        n, F = X.shape
         if np.isnan(X).any():
             return self._predict_nan(X)
-        if n == 1:
-            return self._predict_one(X[0])
-        # The walk below in place, the root level without gathers (every row starts at slot 0).
-        slot = (X.take(self._feat0, axis=1) >= self._thr0).astype(np.int64)
+        if len(X) == 1:
+            return self._walk(X[0])[None, :]
+        return self._walk(X)
+
+    def _walk(self, X: np.ndarray) -> np.ndarray:
+        """Rows without NaN ``(n, F)``, or one row ``(F,)`` (1-D arrays: fewer numpy calls): the walk in place,
+        the root level without gathers (every row starts at slot 0)."""
+        one = X.ndim == 1
+        off, leaf_off1 = (self._off[0], self._leaf_off1[0]) if one else (self._off, self._leaf_off1)
+        slot = (X.take(self._feat0, axis=-1) >= self._thr0).astype(np.int64)
         if self.depth > 1:  # (the last level's + 1 is in _leaf_off1)
             slot += 1
         flat = X.ravel()
-        row_off = (np.arange(n, dtype=np.int64) * F)[:, None]
+        row_off = None if one else (np.arange(len(X), dtype=np.int64) * X.shape[1])[:, None]
         for level in range(1, self.depth):
-            g = slot + self._off
-            right = flat.take(self._feat.take(g, mode="clip") + row_off) >= self._thr.take(g, mode="clip")
+            g = slot + off
+            feat = self._feat.take(g, mode="clip")
+            right = flat.take(feat if one else feat + row_off) >= self._thr.take(g, mode="clip")
             slot *= 2
             slot += right
             if level < self.depth - 1:
                 slot += 1
-        slot += self._leaf_off1  # (the last level's + 1)
+        slot += leaf_off1  # (the last level's + 1)
         return self._sum(self._val.take(slot, mode="clip"))  # leaves: (n, W) float32
 
     def _predict_nan(self, X: np.ndarray) -> np.ndarray:
@@ -158,22 +164,6 @@ class CompiledTrees:
             right = np.where(np.isnan(x), ~self._dleft.take(g, mode="clip"), x >= self._thr.take(g, mode="clip"))
             slot = 2 * slot + 1 + right
         return self._sum(self._val.take(slot + self._leaf_off))
-
-    def _predict_one(self, x: np.ndarray) -> np.ndarray:
-        """One row without NaN: the same walk on 1-D arrays (fewer numpy calls)."""
-        off = self._off[0]
-        slot = (x.take(self._feat0) >= self._thr0).astype(np.int64)
-        if self.depth > 1:
-            slot += 1
-        for level in range(1, self.depth):
-            g = slot + off
-            right = x.take(self._feat.take(g, mode="clip")) >= self._thr.take(g, mode="clip")
-            slot *= 2
-            slot += right
-            if level < self.depth - 1:
-                slot += 1
-        slot += self._leaf_off1[0]
-        return self._sum(self._val.take(slot, mode="clip"))[None, :]
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
