@@ -162,14 +162,19 @@ class HWGPTBlackbox(Blackbox):
         if not archs:
             return
         observed = [self.problem.observe_rounds(a, start + k) for k, a in enumerate(archs)]
-        names = list(observed[0][0][0])
         try:
-            ys = self.normalization({n: [[raw[n] for raw, _ in obs] for obs in observed] for n in names})
+            rows = self._result_rows(observed)
         except InvalidInput:
             return
-        secs = np.array([[t for _, t in obs] for obs in observed], dtype=np.float64)
-        rows = np.concatenate([ys, secs[:, :, None]], axis=-1)  # (trials, rounds, objectives + seconds)
         self._answers = {start + k: (a, obs, rows[k]) for k, (a, obs) in enumerate(zip(archs, observed, strict=True))}
+
+    def _result_rows(self, observed: list[list[tuple[dict[str, float], float]]]) -> np.ndarray:
+        """``(trials, rounds, objectives + seconds)``: each trial's every-fidelity observations as result rows,
+        normalised in one call (elementwise ``(v - lo) / (hi - lo)``: the same bits for one trial or many),
+        the simulated seconds copied."""
+        ys = self.normalization({n: [[raw[n] for raw, _ in obs] for obs in observed] for n in observed[0][0][0]})
+        secs = np.array([[t for _, t in obs] for obs in observed], dtype=np.float64)
+        return np.concatenate([ys, secs[:, :, None]], axis=-1)
 
     @property
     def fidelity_values(self) -> np.ndarray:
@@ -208,10 +213,7 @@ class HWGPTBlackbox(Blackbox):
         cons = getattr(self.problem, "constraints", None)  # budgets: infeasible results rank last
         if cons is None and hasattr(self.problem, "observe_rounds"):  # every fidelity at once, the same values
             observed = self.problem.observe_rounds(arch, index)
-            # normalised in one call: elementwise (v - lo) / (hi - lo), the same bits as one row at a time
-            ys = self.normalization({k: [raw[k] for raw, _ in observed] for k in observed[0][0]}).tolist()
-            rows = [[*y, secs] for (_, secs), y in zip(observed, ys, strict=True)]
-            return observed, np.asarray(rows, dtype=np.float64)
+            return observed, self._result_rows([observed])[0]
         for r in self._rounds:
             raw, secs = self.problem.observe(arch, index, r)
             y = self.normalization(raw).tolist()
