@@ -24,11 +24,18 @@ def wandb_records(run_dir: Path, wait_s: float = 30.0) -> list[Any]:
     """The protobuf records of the one offline run under ``run_dir/wandb`` (what ``wandb sync`` uploads).
 
     W&B's service writes the file asynchronously (``run.finish()`` can return before the last records are
-    flushed): read until the run's exit record is there.
+    flushed, and a read can catch a record half written): read until the run's exit record is there.
     """
+    from google.protobuf.message import DecodeError
+
     deadline = time.monotonic() + wait_s
     while True:
-        records = _read_records(run_dir)
+        try:
+            records = _read_records(run_dir)
+        except DecodeError:  # a record being written as we read: read again
+            if time.monotonic() > deadline:
+                raise
+            records = []
         if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
             return records
         time.sleep(0.2)
@@ -49,6 +56,8 @@ def _read_records(run_dir: Path) -> list[Any]:
             pos += BLOCK - pos % BLOCK
             continue
         n, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        if pos + 7 + n > len(data):  # the last chunk is still being written
+            break
         chunk, pos = data[pos + 7:pos + 7 + n], pos + 7 + n
         if kind == 1:
             chunks.append(chunk)
