@@ -89,6 +89,17 @@ class Arch:
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined]
 
+    @classmethod
+    def _checked(cls, embed_dim: int, n_layer: int, n_head: tuple[int, ...], mlp_ratio: tuple[int, ...],
+                 bias: bool) -> Arch:
+        """The Arch the constructor would build from fields known to pass its checks (ints, ``n_layer``
+        positive ints per tuple, a bool): for :meth:`SearchSpace.from_choice_indices`, whose fields are the
+        space's own choices."""
+        arch = object.__new__(cls)
+        arch.__dict__.update(embed_dim=embed_dim, n_layer=n_layer, n_head=n_head, mlp_ratio=mlp_ratio, bias=bias,
+                             _hash=hash((embed_dim, n_layer, n_head, mlp_ratio, bias)))
+        return arch
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (tuples become lists)."""
         return {
@@ -341,6 +352,31 @@ class SearchSpace:
             bias=bias,
         )
         return self.validate(arch)
+
+    def from_choice_indices(self, indices: np.ndarray) -> list[Arch]:
+        """The archs of Syne Tune configs given as choice indices: ``indices[c, k]`` picks the value of the
+        ``k``-th key of :meth:`to_syne_tune` (in its order) by its position in that key's choices.
+
+        The same archs as :meth:`from_config` of those configs (keys beyond ``n_layer`` are ignored), without
+        re-checking values that are the space's own (a searcher's draws, decoded in bulk). Raises
+        :class:`~hwgpt.errors.InvalidInput` if an index is out of its key's range.
+        """
+        L = self.max_layers
+        counts = np.array([len(self.embed_dim), len(self.n_layer), len(self.bias)]
+                          + [len(self.n_head), len(self.mlp_ratio)] * L)
+        idx = np.asarray(indices)
+        if idx.ndim != 2 or idx.shape[1] != len(counts) or not np.issubdtype(idx.dtype, np.integer):
+            raise InvalidInput(f"choice indices must be an integer array of shape (configs, {len(counts)}) "
+                               f"(one per key of scale {self.name!r}'s to_syne_tune()), got {idx.dtype} {idx.shape}")
+        if idx.size and ((idx < 0).any() or (idx >= counts).any()):
+            raise InvalidInput(f"choice indices out of range: key k takes 0 <= index < {counts.tolist()}[k]")
+        embed, layers, bias, heads, ratios = self.embed_dim, self.n_layer, self.bias, self.n_head, self.mlp_ratio
+        archs = []
+        for row in idx.tolist():
+            n = layers[row[1]]
+            archs.append(Arch._checked(embed[row[0]], n, tuple(heads[i] for i in row[3:3 + 2 * n:2]),
+                                       tuple(ratios[i] for i in row[4:4 + 2 * n:2]), bias[row[2]]))
+        return archs
 
     def to_config(self, arch: Arch) -> dict[str, Any]:
         """Encode an Arch as a Syne Tune config; inactive slots repeat the last layer's choice."""

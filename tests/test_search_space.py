@@ -164,3 +164,27 @@ def test_arch_hash_is_cached_and_follows_equality() -> None:
     assert a == b and hash(a) == hash(b) == hash((64, 2, (2, 2), (2, 4), True)) and {a: 1}[b] == 1
     assert hash(Arch(64, 2, (2, 2), (2, 4), False)) != hash(a)
     assert pickle.loads(pickle.dumps(a)) == a and hash(pickle.loads(pickle.dumps(a))) == hash(a)
+
+
+@pytest.mark.parametrize("name", ["tiny", "s", "m", "l"])
+def test_choice_indices_decode_as_from_config(name: str) -> None:
+    """from_choice_indices (a searcher's draws decoded in bulk) builds the archs from_config builds: equal,
+    the same hash, id and field types; an index outside its key's choices is refused, naming the ranges."""
+    space = SearchSpace.from_name(name)
+    cs = space.to_syne_tune()
+    cats = [list(v.categories) for v in cs.values()]
+    rng = np.random.default_rng(0)
+    idx = np.stack([rng.integers(0, len(c), 300) for c in cats], axis=1)
+    got = space.from_choice_indices(idx)
+    want = [space.from_config({k: c[i] for k, c, i in zip(cs, cats, row, strict=True)}) for row in idx.tolist()]
+    assert got == want and [hash(a) for a in got] == [hash(a) for a in want]
+    assert [a.id for a in got] == [a.id for a in want]
+    for a, b in zip(got, want, strict=True):
+        assert all(type(getattr(a, f)) is type(getattr(b, f)) for f in ("embed_dim", "n_layer", "n_head",
+                                                                        "mlp_ratio", "bias"))
+    bad = idx[:2].copy()
+    bad[1, 2] = len(cats[2])  # bias has two choices
+    with pytest.raises(ValueError, match=r"out of range.*0 <= index <"):
+        space.from_choice_indices(bad)
+    with pytest.raises(ValueError, match="shape"):
+        space.from_choice_indices(idx[:, :3])

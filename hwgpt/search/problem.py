@@ -22,7 +22,7 @@ the same observations.
 
 Length: one class, :class:`SurrogateProblem`: one evaluation (:meth:`~SurrogateProblem.observe`, every
 fidelity at once) and the same values computed ahead in batches (:meth:`~SurrogateProblem.prefetch`,
-:meth:`~SurrogateProblem.prefetch_rounds`) share the run's caches and keys, and are tested bit for bit
+:meth:`~SurrogateProblem.observe_rounds_many`) share the run's caches and keys, and are tested bit for bit
 against each other.
 """
 
@@ -145,8 +145,6 @@ class SurrogateProblem:
         # Full-fidelity values computed ahead in a batch (prefetch): {evaluation index: (arch, values by
         # objective, None where observe computes it)}; read once by observe at that index, for that arch.
         self._ready: dict[int, tuple[Arch, list[float | None]]] = {}
-        # Every fidelity of a trial computed ahead (prefetch_rounds): {index: (arch, observe_rounds' answer)}.
-        self._ready_rounds: dict[int, tuple[Arch, list[tuple[dict[str, float], float]]]] = {}
         self._by_rounds: tuple[Arch | None, list[float]] = (None, [])  # see _seconds_by_rounds
         self._ppl_key: tuple[Arch | None, int] = (None, 0)  # see _perplexity
         self._ppl_rounds: dict[int, tuple[float, float]] = {}  # rounds -> (scale, common shift): see _perplexity
@@ -237,10 +235,6 @@ class SurrogateProblem:
         every fidelity: what does not depend on the rounds (seed, medians, exact values, the draws' keyed
         uniforms) is computed once."""
         R = self.protocol.repeats
-        ready = self._ready_rounds.pop(index, None)
-        if ready is not None and (ready[0] is arch or ready[0] == arch):  # computed ahead (prefetch_rounds)
-            self._full_seconds.setdefault(arch, ready[1][-1][1])
-            return ready[1]
         if index in self._ready:  # (values computed ahead at full fidelity: observe reads them)
             return [self.observe(arch, index, r) for r in range(1, R + 1)]
         seed = None
@@ -266,39 +260,37 @@ class SurrogateProblem:
         secs = self._full_seconds.setdefault(arch, by_rounds[R - 1])
         return list(zip(outs, [*by_rounds[:R - 1], secs], strict=True))
 
-    def prefetch_rounds(self, archs: Sequence[Arch], start: int) -> None:
-        """Compute ``observe_rounds(archs[k], start + k)`` for each ``k`` ahead, in one batch (the same bits):
-        for a multi-fidelity searcher whose next trials are known (MOASHA's random configurations, see
-        :mod:`hwgpt.search.multifidelity`). A trial at another index, or of another arch, is computed when it
-        comes: the values never depend on the guess. Falls back to :meth:`prefetch` (the surrogate rows only)
-        for a benchmark without batched multi-fidelity draws, and for fewer than :data:`BATCH_VALUES` archs."""
+    def observe_rounds_many(self, archs: Sequence[Arch], start: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``observe_rounds(archs[k], start + k)`` for every ``k``, in one batch and as arrays (the same bits):
+        ``(values, seconds)`` of shapes ``(n, R, objectives)`` (objectives in :attr:`names`' order) and
+        ``(n, R)``, at ``1..R`` rounds. For a multi-fidelity searcher whose next trials are known (MOASHA's
+        random configurations, see :mod:`hwgpt.search.multifidelity`).
+
+        Fills the surrogate caches for ``archs`` (:meth:`prefetch`) in any case; returns None, leaving the
+        values to :meth:`observe_rounds`, for fewer than :data:`BATCH_VALUES` archs and for a benchmark
+        without batched multi-fidelity draws.
+        """
         archs = list(archs)
         self.prefetch(archs)
         base = self._benches[None]
         if len(archs) < BATCH_VALUES or not all(hasattr(b, "sample_observations_rounds") and hasattr(b, "medians")
                                                 for b in self._benches.values()):
-            return
+            return None
         R, n = self.max_rounds, len(archs)
         seeds = observation_seeds(self.seed, np.arange(start, start + n))
-        columns: list[list[list[float]]] = []  # per objective: per arch, the value at 1..R rounds
-        for _, kind, bench, metric in self._plan:
+        values = np.empty((n, R, len(self._plan)))
+        for j, (_, kind, bench, metric) in enumerate(self._plan):
             if kind == "draw":
-                columns.append(bench.sample_observations_rounds(archs, metric, seeds, R).tolist())
+                values[:, :, j] = bench.sample_observations_rounds(archs, metric, seeds, R)
             elif kind == "exact":
-                columns.append([[self._exact_value(bench, a, metric)] * R for a in archs])
+                values[:, :, j] = np.array([self._exact_value(bench, a, metric) for a in archs])[:, None]
             elif kind == "perplexity":
-                columns.append(self._perplexities(bench, archs, metric).tolist())
+                values[:, :, j] = self._perplexities(bench, archs, metric)
             else:
-                columns.append([[v] * R for v in bench.medians(archs, metric).tolist()])
+                values[:, :, j] = np.asarray(bench.medians(archs, metric), dtype=np.float64)[:, None]
         secs = np.stack([np.asarray(base.simulated_seconds(archs, self._seconds_metrics, self.protocol, repeats=r))
-                         for r in range(1, R + 1)], axis=1).tolist()  # (the scalar formula's bits, + - * / only)
-        if len(self._ready_rounds) > 4 * n + 1024:  # guesses that were never evaluated
-            self._ready_rounds.clear()
-        names = [name for name, *_ in self._plan]
-        for k, a in enumerate(archs):
-            values = zip(*(col[k] for col in columns), strict=True)  # per number of rounds: each objective's
-            self._ready_rounds[start + k] = (a, [(dict(zip(names, v, strict=True)), t)
-                                                 for v, t in zip(values, secs[k], strict=True)])
+                         for r in range(1, R + 1)], axis=1)  # (the scalar formula's bits, + - * / only)
+        return values, secs
 
     def _exact_value(self, bench: Any, arch: Arch, metric: str) -> float:
         """An exact metric (flops, params) of ``arch``, queried once per run."""

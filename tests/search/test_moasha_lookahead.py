@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hwgpt.search import run
-from hwgpt.search.multifidelity import HWGPTBlackbox
+from hwgpt.search.blackbox import HWGPTBlackbox
 
 
 def _moasha(search_cfg, run_dir: Path) -> dict:  # noqa: ANN001
@@ -57,25 +57,40 @@ def test_every_fidelity_at_once_equals_one_at_a_time(noise: bool) -> None:
 
 
 @pytest.mark.parametrize("scale", ["tiny", "s", "m", "l"])
-def test_bulk_categorical_draws_replay_syne_tunes(scale: str) -> None:
-    """One randint over every key's count draws the configurations Syne Tune's sampler draws, and leaves
-    numpy's global generator in the same state (what _look_ahead relies on)."""
+@pytest.mark.parametrize("brackets", [False, True])
+def test_bulk_draws_replay_syne_tunes(scale: str, brackets: bool) -> None:
+    """The look-ahead's one randint over the bounds of every configuration (and MOASHA's bracket draws) gives
+    the configurations Syne Tune's sampler draws, decoded as from_config decodes them, and leaves numpy's
+    global generator where it was (the run goes on from there)."""
     import numpy as np
+    from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
 
-    from hwgpt.search_space import SearchSpace
+    from hwgpt.benchmark import Benchmark
+    from hwgpt.search import parse_objectives
+    from hwgpt.search.problem import SurrogateProblem
 
-    cs = SearchSpace.from_name(scale).to_syne_tune()
-    cats = [list(v.categories) for v in cs.values()]
-    counts = np.array([len(c) for c in cats])
+    device = "cpu" if scale == "tiny" else "a100"
+    problem = SurrogateProblem(Benchmark, scale, parse_objectives(["params", "flops"], device), device)
+    box = HWGPTBlackbox(problem, problem.normalization(20, 0))
+    cs = box.configuration_space
+    if brackets:
+        box.scheduler = MOASHA(config_space=cs, metrics=["a", "b"], do_minimize=True, time_attr="rounds", max_t=10)
+        assert box.scheduler.brackets
     np.random.seed(5)
-    theirs = [{k: v.sample() for k, v in cs.items()} for _ in range(200)]
-    after = np.random.get_state()
+    theirs = []
+    for _ in range(200):
+        theirs.append({k: v.sample() for k, v in cs.items()})
+        if brackets:
+            np.random.choice(len(box.scheduler.brackets), p=[1 / len(box.scheduler.brackets)] * len(
+                box.scheduler.brackets))  # (MOASHA's on_trial_add: one random_sample)
     np.random.seed(5)
-    ours = [{k: c[i] for k, c, i in zip(cs, cats, np.random.randint(0, counts).tolist(), strict=True)}
-            for _ in range(200)]
+    before = np.random.get_state()
+    decoded, archs = box._draw_ahead(200)  # noqa: SLF001
     now = np.random.get_state()
-    assert ours == theirs
-    assert (after[1] == now[1]).all() and after[2:] == now[2:]
+    assert (before[1] == now[1]).all() and before[2:] == now[2:]
+    assert archs == [problem.space.from_config(c) for c in theirs]
+    assert decoded == {tuple(c[k] for k in cs): a for c, a in zip(theirs, archs, strict=True)}
+    assert all(type(v) is int for key in decoded for v in key)  # the keys of the configurations Syne Tune passes
 
 
 @pytest.mark.parametrize("noise", [True, False])
@@ -92,8 +107,7 @@ def test_answers_ahead_equal_one_trial_at_a_time(noise: bool) -> None:
     norm = a.normalization(50, 0)
     ahead, alone = HWGPTBlackbox(a, norm), HWGPTBlackbox(b, norm)
     archs = a.space.sample_unique(20, 3)
-    a.prefetch_rounds(archs, start=40)
-    ahead._answer_ahead(archs, 40)  # noqa: SLF001
+    ahead._answer_ahead(archs, 40, *a.observe_rounds_many(archs, start=40))  # noqa: SLF001
     for k, arch in enumerate(archs):
         guessed, observed, rows = ahead._answers[40 + k]  # noqa: SLF001
         want_observed, want_rows = alone._answer(arch, 40 + k)  # noqa: SLF001
@@ -106,3 +120,6 @@ def test_answers_ahead_equal_one_trial_at_a_time(noise: bool) -> None:
     out = ahead._objective_function(a.space.to_config(archs[0]))  # noqa: SLF001
     assert out.tobytes() == alone._answer(archs[0], 40)[1].tobytes()  # noqa: SLF001
     assert ahead.raw[40] == alone._answer(archs[0], 40)[0]  # noqa: SLF001
+    answered = ahead._answers[41][1]  # noqa: SLF001 - a trial answered ahead: its pairs, built when read
+    assert len(answered) == 10 and list(answered) == alone._answer(archs[1], 41)[0]  # noqa: SLF001
+    assert all(type(v) is float for raw, t in answered for v in [*raw.values(), t])

@@ -261,22 +261,24 @@ def test_values_computed_ahead_equal_one_at_a_time_and_never_depend_on_the_guess
 
 @pytest.mark.parametrize("noise", [True, False])
 def test_every_fidelity_computed_ahead_equals_one_at_a_time(noise: bool) -> None:
-    """prefetch_rounds (MOASHA's guessed trials): observe_rounds returns the same bits as without the batch,
-    for draws, perplexity at fewer windows, exact metrics and the seconds, also for a wrong guess."""
+    """observe_rounds_many (MOASHA's guessed trials, as arrays) holds the bits of observe_rounds of each trial,
+    for draws, perplexity at fewer windows, exact metrics and the seconds; a few archs are left to it."""
     from hwgpt.benchmark import Benchmark
+    from hwgpt.search.problem import BATCH_VALUES
 
     objectives = parse_objectives(["perplexity", "latency", "energy", "params"], "cpu")
     archs = SearchSpace.from_name("tiny").sample_unique(40, seed=12)
     plain = SurrogateProblem(Benchmark, "tiny", objectives, "cpu", noise, 7)
     expected = [plain.observe_rounds(a, 50 + i) for i, a in enumerate(archs)]
     assert expected[1] == [plain.observe(archs[1], 51, r) for r in range(1, 11)]  # (what observe_rounds is)
-    other = plain.observe_rounds(archs[0], 53)
     ahead = SurrogateProblem(Benchmark, "tiny", objectives, "cpu", noise, 7)
-    ahead.prefetch_rounds(archs, start=50)
-    assert len(ahead._ready_rounds) == 40
-    assert ahead.observe_rounds(archs[0], 53) == other  # another arch than the guess at index 53: computed now
-    got = [ahead.observe_rounds(a, 50 + i) for i, a in enumerate(archs)]
-    assert got == expected and not ahead._ready_rounds
+    values, secs = ahead.observe_rounds_many(archs, start=50)
+    assert values.shape == (40, 10, 4) and secs.shape == (40, 10)
+    got = [[(dict(zip(ahead.names, v, strict=True)), t) for v, t in zip(vals.tolist(), ss.tolist(), strict=True)]
+           for vals, ss in zip(values, secs, strict=True)]
+    assert got == expected  # floats compared exactly
+    assert [ahead.observe_rounds(a, 50 + i) for i, a in enumerate(archs)] == expected  # (after the batch too)
+    assert ahead.observe_rounds_many(archs[:BATCH_VALUES - 1], start=50) is None  # a few: one at a time
 
 
 def test_seconds_at_every_fidelity_in_one_call_equal_one_at_a_time() -> None:
