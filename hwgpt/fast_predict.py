@@ -25,6 +25,12 @@ from hwgpt.surrogates.surrogate import Surrogate
 
 _CHUNK = 1 << 20
 """Rows x trees evaluated per block (bounds the temporary arrays to a few tens of MB)."""
+MUX_DEPTH, MUX_ROWS = 4, 4
+"""Batches of at least ``MUX_ROWS`` rows through trees of depth up to ``MUX_DEPTH`` are walked by
+:meth:`CompiledTrees._walk_mux` (every comparison, then boolean selections: ``2**depth - 1`` comparisons per
+tree), the rest level by level (:meth:`CompiledTrees._walk`). Measured on 400 trees (µs, level walk vs mux): depth
+3 at 4 / 20 / 512 rows 33 vs 27, 97 vs 54, 3847 vs 1810; depth 4 at 4 / 20 rows 43 vs 43, 125 vs 78; depth 5
+at 4 / 20 rows 55 vs 74, 144 vs 114."""
 
 
 class CompiledTrees:
@@ -106,13 +112,34 @@ class CompiledTrees:
         for g in range(self.n_outputs):
             trees_g = np.flatnonzero(self.group == g)
             index[g, 1:1 + len(trees_g)] = trees_g
-        self._sum_index = index
+        self._sum_index = np.ascontiguousarray(index.T)  # (width, n_outputs): the terms in the order added
+        self._mux = D <= MUX_DEPTH
+        if self._mux:  # the comparisons once per distinct (feature, threshold), see _walk_mux
+            code = (feat.astype(np.int64) << 32) | thr.view(np.uint32).astype(np.int64)
+            split = np.isfinite(thr)
+            distinct, which = np.unique(code[split], return_inverse=True)
+            pair = np.zeros((W, n_int), dtype=np.int64)  # 0: a +inf threshold (no split: every row left)
+            pair[split] = which + 1
+            self._pair = np.ascontiguousarray(pair.T)  # (slot, tree)
+            self._pair_feat = np.concatenate([[0], distinct >> 32])
+            self._pair_thr = np.concatenate([[np.inf], (distinct & 0xFFFFFFFF).astype(np.uint32).view(np.float32)]
+                                            ).astype(np.float32)[:, None]
+            self._leaf_base = (np.arange(W, dtype=np.int64) * n_leaf)[:, None]
 
     def _sum(self, leaves: np.ndarray) -> np.ndarray:
-        """Leaf values ``(..., W)`` (float32; the constant trees' last) -> predictions ``(..., n_outputs)``
-        (float64), as XGBoost adds them."""
-        terms = leaves.take(self._sum_index, axis=-1, mode="clip")  # (..., n_outputs, width)
-        return np.add.accumulate(terms, axis=-1, dtype=np.float32)[..., -1].astype(np.float64)
+        """Leaf values ``(W, n)`` (float32; the constant trees' last) -> predictions ``(n, n_outputs)``
+        (float64), as XGBoost adds them: per output and row, base_score then each tree's leaf in model order,
+        in float32. A reduction over the first axis of a C-ordered array adds whole rows of the others in turn
+        (numpy's pairwise summation is for the last axis only), the same sequence of float32 additions, much
+        faster than an accumulate; with a single term per step (one row, one output) it would be the last
+        axis, so that case accumulates."""
+        width, n_out = self._sum_index.shape
+        terms = leaves.take(self._sum_index, axis=0, mode="clip").reshape(width, -1)  # (width, n_outputs * n)
+        if terms.shape[1] >= 2:
+            total = np.add.reduce(terms, axis=0, dtype=np.float32)
+        else:
+            total = np.add.accumulate(terms, axis=0, dtype=np.float32)[-1]
+        return total.reshape(n_out, -1).T.astype(np.float64)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Raw predictions ``(n,)`` (one output) or ``(n, n_outputs)``, float64 of float32 sums."""
@@ -127,9 +154,31 @@ class CompiledTrees:
     def _predict_block(self, X: np.ndarray) -> np.ndarray:
         if np.isnan(X).any():
             return self._predict_nan(X)
-        if len(X) == 1:
-            return self._walk(X[0])[None, :]
-        return self._walk(X)
+        if self._mux and len(X) >= MUX_ROWS:
+            return self._walk_mux(X)
+        return self._walk(X[0] if len(X) == 1 else X)
+
+    def _walk_mux(self, X: np.ndarray) -> np.ndarray:
+        """Rows without NaN ``(n, F)``, trees of depth <= :data:`MUX_DEPTH`: every split's comparison, then the
+        path. The comparisons are made once per distinct (feature, threshold) (a few hundred for thousands of
+        splits) and spread to every slot of every tree, ``(slots, W, n)``; the branch taken at level ``l`` is
+        the comparison of the node the path so far reached, selected among that level's ``2**l`` nodes by the
+        bits of the path (``x0 ^ (s & (x0 ^ x1))``: boolean operations, no gathers); the path's bits are the
+        leaf's position. The same comparisons (``x >= threshold`` in float32) and leaves as :meth:`_walk`."""
+        right = np.ascontiguousarray(X.T).take(self._pair_feat, axis=0) >= self._pair_thr  # (pairs, n)
+        C = right.take(self._pair, axis=0)  # (slots, W, n)
+        bits = [C[0]]
+        for level in range(1, self.depth):
+            cand = list(C[(1 << level) - 1:(1 << (level + 1)) - 1])  # the level's nodes, left to right
+            for b in reversed(bits):  # the path's last bit picks within pairs, then the one before, ...
+                cand = [x0 ^ (b & (x0 ^ x1)) for x0, x1 in zip(cand[0::2], cand[1::2], strict=True)]
+            bits.append(cand[0])
+        leaf = bits[0].astype(np.int64)
+        for b in bits[1:]:
+            leaf <<= 1
+            leaf += b
+        leaf += self._leaf_base
+        return self._sum(self._val.take(leaf, mode="clip"))  # leaves: (W, n) float32
 
     def _walk(self, X: np.ndarray) -> np.ndarray:
         """Rows without NaN ``(n, F)``, or one row ``(F,)`` (1-D arrays: fewer numpy calls): the walk in place,
@@ -150,7 +199,8 @@ class CompiledTrees:
             if level < self.depth - 1:
                 slot += 1
         slot += leaf_off1  # (the last level's + 1)
-        return self._sum(self._val.take(slot, mode="clip"))  # leaves: (n, W) float32
+        leaves = self._val.take(slot, mode="clip")  # (n, W) float32, or (W,) for one row
+        return self._sum(leaves.T if leaves.ndim == 2 else leaves[:, None])
 
     def _predict_nan(self, X: np.ndarray) -> np.ndarray:
         """Rows with missing values: the walk with XGBoost's default directions."""
@@ -163,7 +213,7 @@ class CompiledTrees:
             x = flat.take(self._feat.take(g, mode="clip") + row_off)
             right = np.where(np.isnan(x), ~self._dleft.take(g, mode="clip"), x >= self._thr.take(g, mode="clip"))
             slot = 2 * slot + 1 + right
-        return self._sum(self._val.take(slot + self._leaf_off))
+        return self._sum(self._val.take(slot + self._leaf_off).T)
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
