@@ -309,3 +309,32 @@ def test_epsilon_net_order_same_with_and_without_the_pairwise_distances(monkeypa
     pairwise = [moasha.epsilon_net_order(X, d) for X in cases for d in (0, 1)]
     monkeypatch.setattr(moasha, "PAIRWISE_MAX", 0)
     assert [moasha.epsilon_net_order(X, d) for X in cases for d in (0, 1)] == pairwise
+
+
+def test_nsga2_hashed_duplicates_and_row_keys_equal_pymoos_and_the_configs() -> None:
+    """NSGA-II's duplicate elimination by hashing rows flags the rows pymoo's all-pairs distances flag
+    (within a population: later copies; against another: any copy), and keys_of_rows is key(decode(row))."""
+    from pymoo.core.duplicate import DefaultDuplicateElimination
+    from pymoo.core.population import Population
+
+    from hwgpt.search.optimizers.nsga2 import _NotSeen
+
+    cs = SearchSpace.from_name("tiny").to_syne_tune()
+    searcher = NSGA2Searcher(cs, random_seed=0, scale="tiny")
+    ours, theirs = _NotSeen(searcher), DefaultDuplicateElimination()
+    rng = np.random.default_rng(3)
+    counts = np.array([len(v.categories) for v in cs.values()])
+    for trial in range(20):
+        X = rng.integers(0, counts, size=(30, len(counts)))
+        X[rng.integers(0, 30, 8)] = X[rng.integers(0, 30, 8)]  # copies within
+        Y = rng.integers(0, counts, size=(25, len(counts)))
+        Y[:6] = X[rng.integers(0, 30, 6)]  # copies across
+        Xf = X.astype(float) if trial % 2 else X  # (pymoo's rounding repair leaves floats)
+        pop, other = Population.new(X=Xf), Population.new(X=Y)
+        for o in (None, other):
+            want = theirs._do(pop, o, np.full(len(pop), False))
+            got = ours._do(pop, o, np.full(len(pop), False))
+            assert want.any() and (got == want).all()
+        assert searcher.keys_of_rows(X) == [searcher.key(searcher.decode(x)) for x in X]
+    plain = NSGA2Searcher({**cs, "n_head_0": cs["n_head_1"]}, random_seed=0)  # no scale: the configs' keys
+    assert plain.keys_of_rows(X) == [plain.key(plain.decode(x)) for x in X]

@@ -49,19 +49,46 @@ class _Canonical(Repair):
 class _NotSeen(DefaultDuplicateElimination):
     """pymoo's duplicate elimination (within the offspring and against the population), and also
     against every architecture suggested so far: pymoo alone re-proposed evaluated architectures
-    (2,889 duplicates answered from the history in a 3,000-evaluation run)."""
+    (2,889 duplicates answered from the history in a 3,000-evaluation run).
+
+    pymoo's rule (``DefaultDuplicateElimination``: a row at distance <= 1e-16 from an earlier row, or from
+    a row of the other population) is applied by hashing the rows: they are choice indices (integers), so
+    two rows are at distance 0 or at least 1, and equal rows are the duplicates, the same ones, without the
+    all-pairs distances. ``tests/search/test_search_fastpath.py`` checks the two against each other.
+    """
 
     def __init__(self, searcher: NSGA2Searcher) -> None:
         super().__init__()
         self.searcher = searcher
+
+    def _do(self, pop: Any, other: Any, is_duplicate: np.ndarray) -> np.ndarray:
+        rows = _rows(pop)
+        if other is None:  # a row equal to an earlier row
+            first: set[tuple] = set()
+            for i, r in enumerate(rows):
+                if r in first:
+                    is_duplicate[i] = True
+                else:
+                    first.add(r)
+        else:
+            others = set(_rows(other))
+            for i, r in enumerate(rows):
+                if r in others:
+                    is_duplicate[i] = True
+        return is_duplicate
 
     def do(self, pop: Any, *args: Any, return_indices: bool = False, to_itself: bool = True) -> Any:
         out = super().do(pop, *args, return_indices=return_indices, to_itself=to_itself)
         s = self.searcher
         if return_indices or not s.seen or len(out) == 0:
             return out
-        new = [s.key(s.decode(x)) not in s.seen for x in out.get("X")]
+        new = [k not in s.seen for k in s.keys_of_rows(out.get("X"))]
         return out[np.asarray(new, dtype=bool)]
+
+
+def _rows(pop: Any) -> list[tuple]:
+    """The rows of a population's ``X`` as tuples of floats (``+ 0.0``: -0.0 is 0.0, as for a distance)."""
+    return list(map(tuple, (np.asarray(pop.get("X"), dtype=np.float64) + 0.0).tolist()))
 
 
 class NSGA2Searcher(MOSearcher):
@@ -87,6 +114,10 @@ class NSGA2Searcher(MOSearcher):
         if population_size < 2:
             raise InvalidInput(f"population_size must be >= 2, got {population_size}")
         self._choices = [list(config_space[k].categories) for k in self._keys]
+        # the config space is the scale's own (keys and choices of to_syne_tune()): keys_of_rows reads rows
+        space_cs = self.space.to_syne_tune() if self.space else {}
+        self._space_choices = list(self._keys) == list(space_cs) and self._choices == [
+            list(v.categories) for v in space_cs.values()]
         xu = np.array([len(c) - 1 for c in self._choices])
         # n_obj is a placeholder: objective values are set on the population before tell().
         problem = Problem(n_var=len(self._keys), n_obj=2, xl=np.zeros_like(xu), xu=xu, vtype=int)
@@ -133,6 +164,19 @@ class NSGA2Searcher(MOSearcher):
         config = {k: v for k, v in self.config_space.items() if k not in self._keys}
         config.update({k: self._choices[j][int(i)] for j, (k, i) in enumerate(zip(self._keys, x, strict=True))})
         return config
+
+    def keys_of_rows(self, X: np.ndarray) -> list[Any]:
+        """``[self.key(self.decode(x)) for x in X]``, without building the configs where the key is the
+        canonical one (a ``scale``, keys in :meth:`hwgpt.SearchSpace.to_syne_tune`'s order)."""
+        if not self._space_choices:
+            return [self.key(self.decode(x)) for x in X]
+        embed, layers, bias, heads, ratios = (self._choices[j] for j in range(5))
+        out = []
+        for row in np.asarray(X).astype(np.int64).tolist():
+            n = int(layers[row[1]])
+            out.append((embed[row[0]], n, int(bias[row[2]]), *(heads[i] for i in row[3:3 + 2 * n:2]),
+                        *(ratios[i] for i in row[4:4 + 2 * n:2])))
+        return out
 
     def encode(self, config: dict[str, Any]) -> np.ndarray:
         """Config -> choice indices."""
