@@ -18,7 +18,6 @@ runs with others by simulated time (``python -m hwgpt.search.report``).
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import logging
 import os
@@ -153,29 +152,6 @@ def _syne_tune_folder(path: Path):  # noqa: ANN202
             os.environ["SYNETUNE_FOLDER"] = old
 
 
-YOUNG_COLLECTION = 10_000
-"""Allocations between two collections of the youngest generation while the simulator runs (Python's default: 700)."""
-
-
-@contextmanager
-def _fewer_collections():  # noqa: ANN202
-    """Python's cyclic garbage collector, less often, while the simulated tuning runs (restored after).
-
-    A simulated trial allocates thousands of small containers that live for the whole run (Syne Tune's
-    trial and result records, the observations, the look-ahead's batches) and few reference cycles. With the
-    default thresholds the young collections keep re-examining them and trigger full collections of the
-    whole heap (torch, XGBoost, Syne Tune): ~0.5 s of a 6 s run of 7,000 trials on the tiny surrogates,
-    most of it charged to whichever call allocated (the benchmark's share: ~0.02 ms per trial). At
-    :data:`YOUNG_COLLECTION` it is ~0.1 s. Collection never changes a value: the run is the same.
-    """
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], YOUNG_COLLECTION), *old[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-
-
 def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalization, cfg: DictConfig, n_evals: int,
                            budget_seconds: float | None, run_dir: Path, callbacks: Any = ()) -> Any:
     """Run ``cfg.optimizer.scheduler`` on the simulator backend; returns a :class:`~hwgpt.search.state.SearchState`.
@@ -242,7 +218,7 @@ def optimize_multifidelity(problem: SurrogateProblem, normalization: Normalizati
                       output_logger=_quiet_logger())
         out = io.StringIO()
         try:
-            with contextlib.redirect_stdout(out), _fewer_collections():  # Syne Tune prints a summary at the end
+            with contextlib.redirect_stdout(out):  # Syne Tune prints a summary at the end
                 tuner.run()
         except KeyboardInterrupt:
             state.stopped_by = "interrupted"

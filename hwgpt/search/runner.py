@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from hwgpt.errors import Interrupted, InvalidInput
 from hwgpt.search import constraints as budgets
+from hwgpt.search.collector import search_collections
 from hwgpt.search.config import (  # noqa: F401 - MAX_EVALS, DUPLICATES: where docs and callers found them
     DUPLICATES,
     MAX_EVALS,
@@ -316,7 +317,7 @@ def _run(cfg: DictConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]],
     replay = SearchState.from_results(history) if history else None
     if replay is not None:
         log.info("resume: replaying %d evaluations from %s", len(replay.archs), run_dir)
-    with seeded(cfg.seed, cfg.get("threads")):
+    with seeded(cfg.seed, cfg.get("threads")), search_collections():
         if multi_fidelity:
             from hwgpt.search.multifidelity import optimize_multifidelity
 
