@@ -30,8 +30,9 @@ moasha on the shipped tiny surrogates at 2,000 and 7,000 evaluations (``--sizes`
 benchmark ms/eval and optimizer ms/eval (the run's own split, as its last log line), and how the
 optimizer's cost per evaluation grows over the run: the last 500 evaluations' against the first 500's
 (wall time between evaluations minus the benchmark's share, timed around ``SurrogateProblem.observe``,
-``observe_rounds`` and ``prefetch``, and MOASHA's ``HWGPTBlackbox._objective_function``: the outermost call). Targets: benchmark <= 0.05 ms/eval for all five; optimizer <= 0.5 ms/eval for rs,
-nsga2, morea and ls; last/first within 1.5x. A row ``morea (batch_size=1)`` follows morea's (its default breeds
+``observe_rounds`` and ``prefetch``, and MOASHA's ``HWGPTBlackbox._objective_function``: the outermost call).
+Targets: benchmark <= 0.05 ms/eval for all five; optimizer <= 0.5 ms/eval for rs, nsga2, morea and ls;
+last/first within 1.5x. A row ``morea (batch_size=1)`` follows morea's (its default breeds
 32 offspring from one population state; 1 is Syne Tune's sequential algorithm), to show what the batches buy.
 ``--json PATH`` writes the table.
 
