@@ -112,7 +112,7 @@ class HWGPTBlackbox(Blackbox):
         # every key's choices (rows padded), where the space's configurations are drawn uniformly from the
         # choices of problem.space.to_syne_tune(), which SearchSpace.from_choice_indices decodes; else None
         self._choices = _uniform_choices(self.configuration_space, problem.space.to_syne_tune())
-        self._counts = [] if self._choices is None else [sum(v is not None for v in c) for c in self._choices]
+        self._counts = [] if self._choices is None else [len(v.categories) for v in self.configuration_space.values()]
         self._rounds = list(range(1, R + 1))
         self.seconds_spent = 0.0  # wall time of the benchmark queries
         self._guessed: set[Arch] = set()  # archs whose surrogate rows were computed ahead (see _look_ahead)

@@ -77,10 +77,7 @@ def cost_arrays(aa: ArchArrays, space: SearchSpace, spec: FeatureSpec) -> dict[s
         ``mlp_flops``, ``head_flops`` (LM head), ``kv_bytes``, ``memory`` (MemoryEstimate.total),
         ``head_sum`` and ``ratio_sum`` (over active layers).
     """
-    return _as_float(cost.breakdown(aa, space, spec.batch, spec.seq_len, spec.dtype))
-
-
-def _as_float(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    c = cost.breakdown(aa, space, spec.batch, spec.seq_len, spec.dtype)
     f = {k: v.astype(np.float64) for k, v in c.items()}
     return {
         "params": f["params"], "macs": f["macs"], "flops": f["flops"], "attn_flops": 2 * f["attn_macs"],

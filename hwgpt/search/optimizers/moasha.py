@@ -73,10 +73,15 @@ def last_in_nondominated_sort(X: np.ndarray, dim: int = 0) -> int:
     """``nondominated_sort(X, dim=dim)[-1]`` (Syne Tune), from the worst front only."""
     import moocore
 
-    rank = moocore.pareto_rank(np.asarray(X, dtype=np.float64))
-    worst = np.flatnonzero(rank == rank.max())
-    # Syne Tune lists a front as ``front[compute_epsilon_net(...)]``, indexing by the *ranks* the net
-    # returns, so its last entry is ``front[rank of the front's last member]``.
+    X = np.asarray(X, dtype=np.float64)
+    rank = moocore.pareto_rank(X)
+    return _last_of_worst(X, np.flatnonzero(rank == rank.max()).tolist(), dim)
+
+
+def _last_of_worst(X: np.ndarray, worst: list[int], dim: int) -> int:
+    """The last item of Syne Tune's non-dominated sort of ``X``, given its worst front ``worst`` (increasing
+    indices). Syne Tune lists a front as ``front[compute_epsilon_net(...)]``, indexing by the *ranks* the net
+    returns, so its last entry is ``front[rank of the front's last member]``."""
     return int(worst[epsilon_net_order(X[worst], dim).index(len(worst) - 1)])
 
 
@@ -228,13 +233,9 @@ class _Rows:
                 return
             t *= 2
 
-    def array(self) -> np.ndarray:
-        return self.buf[:self.n]
-
     def last_in_nondominated_sort(self, dim: int) -> int:
         """:func:`last_in_nondominated_sort` of the rows, from the kept ranks."""
-        worst = self.worst
-        return worst[epsilon_net_order(self.buf[worst], dim).index(len(worst) - 1)]
+        return _last_of_worst(self.buf, self.worst, dim)
 
 
 CASCADE_START = 8

@@ -167,16 +167,12 @@ class NSGA2Searcher(MOSearcher):
 
     def keys_of_rows(self, X: np.ndarray) -> list[Any]:
         """``[self.key(self.decode(x)) for x in X]``, without building the configs where the key is the
-        canonical one (a ``scale``, keys in :meth:`hwgpt.SearchSpace.to_syne_tune`'s order)."""
+        canonical one (a ``scale``, the space's own config space): the rows decoded in bulk
+        (:meth:`hwgpt.SearchSpace.from_choice_indices`), each arch's active entries in ``canonical_key``'s order."""
         if not self._space_choices:
             return [self.key(self.decode(x)) for x in X]
-        embed, layers, bias, heads, ratios = (self._choices[j] for j in range(5))
-        out = []
-        for row in np.asarray(X).astype(np.int64).tolist():
-            n = int(layers[row[1]])
-            out.append((embed[row[0]], n, int(bias[row[2]]), *(heads[i] for i in row[3:3 + 2 * n:2]),
-                        *(ratios[i] for i in row[4:4 + 2 * n:2])))
-        return out
+        return [(a.embed_dim, a.n_layer, int(a.bias), *a.n_head, *a.mlp_ratio)
+                for a in self.space.from_choice_indices(np.asarray(X).astype(np.int64))]
 
     def encode(self, config: dict[str, Any]) -> np.ndarray:
         """Config -> choice indices."""
